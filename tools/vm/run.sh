@@ -1,0 +1,173 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run one of cowbuf's VM lanes.
+#
+#   run.sh LANE [ACTION]
+#
+# LANE is stock (Debian's kernel) or debug (KASAN, lockdep, DEBUG_VM,
+# kmemleak; tools/vm/debug.config). ACTION is check (the kselftests, the
+# default), demo, bench or gauntlet. The module is built against the lane's
+# kernel, an initramfs is made of busybox-static, the module, the kselftests
+# and the tools, and qemu boots it. The lane fails on a missing
+# COWBUF-LANE-OK on the result channel (ttyS1), on any kernel splat in the
+# console log, and on a failed kselftest. The last line of output is
+# "LANE: N passed, N failed, N skipped"; the same numbers go to
+# build/LANE/totals.
+#
+# Environment: COWBUF_ACCEL=kvm|tcg (default: kvm if a probe boot works
+# here, cached), COWBUF_VM_TIMEOUT (seconds, default 900), COWBUF_VM_MEM
+# (default 2G), V=1 to stream the console.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$here/common.sh"
+
+lane=${1:-}
+action=${2:-check}
+case "$lane" in
+stock | debug) ;;
+*) die "usage: run.sh stock|debug [check|demo|bench|gauntlet|probe]" ;;
+esac
+
+out=$top/build/$lane
+mkdir -p "$out"
+read -r kernel kdir < <("$here/kernel.sh" "$lane")
+
+# The module, built from a copy of the sources so that the lanes' objects
+# (built against different kernels) never mix with each other or with the
+# top-level build.
+build_module() {
+	local src=$out/src
+	mkdir -p "$src"
+	rsync -a --delete --exclude='*.o' --exclude='*.ko' --exclude='*.cmd' \
+		--exclude='*.mod*' --exclude='modules.order' \
+		"$top/Kbuild" "$top/module" "$top/uapi" "$src/"
+	make -s -C "$kdir" M="$src" W=1 modules >"$out/module-build.log" 2>&1 || {
+		cat "$out/module-build.log" >&2
+		die "$lane: module build failed"
+	}
+	if grep -q 'warning:' "$out/module-build.log"; then
+		cat "$out/module-build.log" >&2
+		die "$lane: module build has warnings"
+	fi
+}
+
+build_initramfs() {
+	local root=$out/initramfs
+	rm -rf "$root"
+	mkdir -p "$root/bin" "$root/cowbuf/tools"
+	cp /bin/busybox "$root/bin/busybox"
+	cp "$here/init" "$root/init"
+	chmod +x "$root/init"
+	cp "$out/src/module/cowbuf.ko" "$root/cowbuf/"
+	cp -r "$top/build/ksft-install" "$root/cowbuf/kselftest"
+	if [ -d "$top/build/tools" ]; then
+		cp -r "$top/build/tools/." "$root/cowbuf/tools/"
+	fi
+	for f in "$here"/actions/*.sh; do
+		[ -e "$f" ] && cp "$f" "$root/cowbuf/tools/vm-$(basename "$f")"
+	done
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initramfs.gz"
+}
+
+# KVM where it works (nested KVM hangs on these machines): a probe boot
+# decides once per machine and the answer is cached.
+pick_accel() {
+	local cache=$COWBUF_CACHE/accel
+	if [ -n "${COWBUF_ACCEL:-}" ]; then
+		echo "$COWBUF_ACCEL"
+	elif [ -r "$cache" ]; then
+		cat "$cache"
+	elif [ ! -w /dev/kvm ]; then
+		echo tcg
+	else
+		if boot kvm probe 30 >/dev/null 2>&1 &&
+			grep -q COWBUF-LANE-OK "$out/results.log"; then
+			echo kvm | tee "$cache"
+		else
+			echo tcg | tee "$cache"
+		fi
+	fi
+}
+
+boot() {
+	local accel=$1 act=$2 secs=$3 cpu=max
+	local cmdline="console=ttyS0 panic=-1 panic_on_warn=1 oops=panic loglevel=6"
+	[ "$accel" = kvm ] && cpu=host
+	: >"$out/console.log"
+	: >"$out/results.log"
+	timeout --foreground "$secs" qemu-system-x86_64 \
+		-accel "$accel" -cpu "$cpu" -smp 2 -m "${COWBUF_VM_MEM:-2G}" \
+		-nodefaults -display none -no-reboot \
+		-kernel "$kernel" -initrd "$out/initramfs.gz" \
+		-append "$cmdline cbaction=$act" \
+		-serial "file:$out/console.log" -serial "file:$out/results.log"
+}
+
+splat_patterns='BUG:|WARNING:|KASAN|UBSAN|circular locking|recursive locking|'
+splat_patterns+='unreferenced object|Oops|Kernel panic|general protection fault|'
+splat_patterns+='kernel BUG|INFO: task|rcu: INFO|Unable to handle'
+
+# kselftest TAP: count the cases of every program ("# ok N" / "# not ok N"),
+# and count a failed program that reported no failed case as one failure.
+count_tap() {
+	awk '
+	/^# ok [0-9]+ .*# SKIP/ { skip++; next }
+	/^# ok [0-9]+ / { pass++; next }
+	/^# not ok [0-9]+ / { fail++; blockfail++; next }
+	/^not ok [0-9]+ selftests: / { if (!blockfail) fail++; blockfail = 0; next }
+	/^ok [0-9]+ selftests: .*# SKIP/ { skip++; blockfail = 0; next }
+	/^ok [0-9]+ selftests: / { blockfail = 0; next }
+	END { printf "%d %d %d\n", pass, fail, skip }
+	' "$1"
+}
+
+build_module
+"$here/ksft.sh" "$top/build/ksft" "$top/build/ksft-install"
+build_initramfs
+accel=$(pick_accel)
+
+echo "cowbuf: $lane lane: booting $(basename "$kernel") ($accel), action $action" >&2
+start=$(date +%s)
+if [ "${V:-0}" = 1 ]; then
+	tail -F "$out/console.log" 2>/dev/null &
+	tailpid=$!
+fi
+rc=0
+boot "$accel" "$action" "${COWBUF_VM_TIMEOUT:-900}" || rc=$?
+[ -n "${tailpid:-}" ] && kill "$tailpid" 2>/dev/null
+secs=$(($(date +%s) - start))
+
+lane_ok=1
+why=
+if [ $rc -eq 124 ]; then
+	lane_ok=0
+	why="timed out"
+elif ! grep -q '^COWBUF-LANE-OK' "$out/results.log"; then
+	lane_ok=0
+	why="no COWBUF-LANE-OK on the result channel (crash or panic?)"
+fi
+if grep -q '^COWBUF-LANE-FAIL' "$out/results.log"; then
+	lane_ok=0
+	why="$(grep '^COWBUF-LANE-FAIL' "$out/results.log" | head -n 3 | tr '\n' ' ')"
+fi
+if grep -Eq "$splat_patterns" "$out/console.log"; then
+	lane_ok=0
+	why="kernel splat in the console log"
+	grep -E -B 2 -A 30 "$splat_patterns" "$out/console.log" | head -n 80 >&2
+fi
+
+read -r passed failed skipped < <(count_tap "$out/results.log")
+if [ $lane_ok -eq 0 ]; then
+	echo "cowbuf: $lane lane FAILED: $why (log: $out/console.log)" >&2
+	tail -n 40 "$out/console.log" >&2
+	failed=$((failed + 1))
+fi
+if [ "$action" != check ]; then
+	sed -n '/^COWBUF-LANE-START/,/^COWBUF-LANE-OK/p' "$out/results.log" |
+		grep -v '^COWBUF-LANE-'
+fi
+echo "$passed $failed $skipped" >"$out/totals"
+echo "$lane: $passed passed, $failed failed, $skipped skipped (${secs} s)"
+[ $lane_ok -eq 1 ] && [ "$failed" -eq 0 ]

@@ -1,26 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * cowbuf: the /dev/cowbuf misc device and its ioctl dispatch.
+ * cowbuf: the /dev/cowbuf misc device, which makes regions and channels.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/build_bug.h>
 #include <linux/compat.h>
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/uaccess.h>
 
 #include <linux/cowbuf.h>
 
+#include "cowbuf.h"
+
+#define COWBUF_FD_FLAGS	(COWBUF_FD_CLOEXEC | COWBUF_FD_NONBLOCK)
+
 /**
- * cowbuf_ioctl_version() - report the interface version
+ * cowbuf_ioctl_version() - COWBUF_IOC_VERSION, on any cowbuf descriptor
  * @uarg: userspace pointer to a struct cowbuf_version
  *
  * Return: 0, -EFAULT for a bad pointer, -EINVAL for nonzero flags or pad.
  */
-static long cowbuf_ioctl_version(void __user *uarg)
+long cowbuf_ioctl_version(void __user *uarg)
 {
 	struct cowbuf_version v;
 
@@ -35,6 +41,75 @@ static long cowbuf_ioctl_version(void __user *uarg)
 	return 0;
 }
 
+/**
+ * cowbuf_range_valid() - whether a user range is page-aligned and sane
+ * @addr: start address
+ * @length: length in bytes
+ *
+ * Return: true if both are page-aligned, @length is nonzero and the range
+ * does not wrap.
+ */
+bool cowbuf_range_valid(u64 addr, u64 length)
+{
+	return length && PAGE_ALIGNED(addr) && PAGE_ALIGNED(length) &&
+	       addr + length > addr;
+}
+
+/*
+ * Give @file a descriptor and report it in *@ufd. The descriptor is
+ * installed only once the report succeeded, so a failed call leaves no
+ * descriptor behind.
+ */
+static long cowbuf_install_fd(struct file *file, unsigned int fd_flags,
+			      void __user *uarg, void *args, size_t size,
+			      __s32 *fd_field)
+{
+	int fd;
+
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	fd = get_unused_fd_flags(fd_flags & COWBUF_FD_CLOEXEC ? O_CLOEXEC : 0);
+	if (fd < 0) {
+		fput(file);
+		return fd;
+	}
+	*fd_field = fd;
+	if (copy_to_user(uarg, args, size)) {
+		put_unused_fd(fd);
+		fput(file);
+		return -EFAULT;
+	}
+	fd_install(fd, file);
+	return 0;
+}
+
+static long cowbuf_ioctl_region_create(void __user *uarg)
+{
+	struct cowbuf_region_create args;
+
+	if (copy_from_user(&args, uarg, sizeof(args)))
+		return -EFAULT;
+	if (args.flags & ~COWBUF_FD_CLOEXEC)
+		return -EINVAL;
+	if (!args.size || !PAGE_ALIGNED(args.size) ||
+	    args.size > COWBUF_REGION_MAX_SIZE)
+		return -EINVAL;
+	return cowbuf_install_fd(cowbuf_region_create(args.size), args.flags,
+				 uarg, &args, sizeof(args), &args.fd);
+}
+
+static long cowbuf_ioctl_channel_create(void __user *uarg)
+{
+	struct cowbuf_channel_create args;
+
+	if (copy_from_user(&args, uarg, sizeof(args)))
+		return -EFAULT;
+	if (args.flags & ~COWBUF_FD_FLAGS)
+		return -EINVAL;
+	return cowbuf_install_fd(cowbuf_channel_create(args.flags), args.flags,
+				 uarg, &args, sizeof(args), &args.fd);
+}
+
 static long cowbuf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -42,6 +117,10 @@ static long cowbuf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	switch (cmd) {
 	case COWBUF_IOC_VERSION:
 		return cowbuf_ioctl_version(uarg);
+	case COWBUF_IOC_REGION_CREATE:
+		return cowbuf_ioctl_region_create(uarg);
+	case COWBUF_IOC_CHANNEL_CREATE:
+		return cowbuf_ioctl_channel_create(uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -57,7 +136,7 @@ static const struct file_operations cowbuf_fops = {
 /*
  * Any user may open the device: what it hands out is anonymous memory,
  * charged to the memory cgroup of whoever commits it and capped per user,
- * and nothing is reachable without holding the file descriptor of it.
+ * and no region or channel is reachable without its file descriptor.
  */
 static struct miscdevice cowbuf_misc = {
 	.minor = MISC_DYNAMIC_MINOR,
@@ -70,19 +149,35 @@ static int __init cowbuf_init(void)
 {
 	int ret;
 
+	/* The uapi layout, the same for 32- and 64-bit callers. */
 	BUILD_BUG_ON(sizeof(struct cowbuf_version) != 16);
+	BUILD_BUG_ON(sizeof(struct cowbuf_region_create) != 16);
+	BUILD_BUG_ON(sizeof(struct cowbuf_channel_create) != 8);
+	BUILD_BUG_ON(sizeof(struct cowbuf_region_info) != 24);
+	BUILD_BUG_ON(sizeof(struct cowbuf_range) != 24);
+	BUILD_BUG_ON(sizeof(struct cowbuf_send) != 24);
+	BUILD_BUG_ON(sizeof(struct cowbuf_recv) != 24);
+	BUILD_BUG_ON(sizeof(struct cowbuf_channel_info) != 24);
 
+	ret = cowbuf_params_init();
+	if (ret)
+		return ret;
 	ret = misc_register(&cowbuf_misc);
 	if (ret) {
 		pr_err("cannot register /dev/cowbuf: %d\n", ret);
-		return ret;
+		goto err_params_exit;
 	}
 	return 0;
+
+err_params_exit:
+	cowbuf_params_exit();
+	return ret;
 }
 
 static void __exit cowbuf_exit(void)
 {
 	misc_deregister(&cowbuf_misc);
+	cowbuf_params_exit();
 }
 
 module_init(cowbuf_init);

@@ -3,11 +3,23 @@
  * cowbuf: zero-copy page remapping and same-page merging of module-owned
  * anonymous memory, driven through /dev/cowbuf.
  *
+ * Three kinds of file descriptor take part:
+ *
+ * - /dev/cowbuf itself, which creates regions and channels;
+ * - a region (COWBUF_IOC_REGION_CREATE): anonymous memory of a fixed size,
+ *   reserved at creation and committed page by page, mapped with
+ *   mmap(MAP_SHARED);
+ * - a channel (COWBUF_IOC_CHANNEL_CREATE): a queue of messages, each the
+ *   pages of a range of some region, handed over by COWBUF_IOC_SEND and
+ *   placed into a region by COWBUF_IOC_RECV. Whoever holds the channel's file
+ *   descriptor may send and receive; there are no global names.
+ *
  * Conventions (Documentation/process/botching-up-ioctls.rst): every field is
- * a fixed-size type, pointers and sizes are __u64, structures are padded
- * explicitly to a multiple of 8 bytes, every reserved field and flag bit must
- * be zero on input or the call fails with EINVAL, and unknown commands fail
- * with ENOTTY.
+ * a fixed-size type, addresses and sizes are __u64, structures are padded
+ * explicitly to a multiple of 8 bytes, every flag bit and pad field not
+ * defined here must be zero or the call fails with EINVAL, and commands the
+ * module does not know fail with ENOTTY. A call that fails changes nothing.
+ * Addresses and lengths are multiples of the page size.
  */
 #ifndef _UAPI_LINUX_COWBUF_H
 #define _UAPI_LINUX_COWBUF_H
@@ -25,7 +37,7 @@
 #define COWBUF_API_VERSION	1
 
 /**
- * struct cowbuf_version - COWBUF_IOC_VERSION argument
+ * struct cowbuf_version - COWBUF_IOC_VERSION argument (any cowbuf fd)
  * @api_version: (out) COWBUF_API_VERSION of the running module
  * @page_size: (out) the page size, the granularity of every offset and length
  * @flags: (in) must be zero
@@ -38,6 +50,134 @@ struct cowbuf_version {
 	__u32 pad;
 };
 
-#define COWBUF_IOC_VERSION	_IOWR(COWBUF_IOCTL_MAGIC, 0x00, struct cowbuf_version)
+/* Flags for new file descriptors. */
+#define COWBUF_FD_CLOEXEC	0x1U	/* O_CLOEXEC */
+#define COWBUF_FD_NONBLOCK	0x2U	/* O_NONBLOCK; channels only */
+
+/* The largest region, in bytes. */
+#define COWBUF_REGION_MAX_SIZE	0x10000000000ULL	/* 1 TiB */
+
+/**
+ * struct cowbuf_region_create - COWBUF_IOC_REGION_CREATE argument (/dev/cowbuf)
+ * @size: (in) size in bytes, a nonzero multiple of the page size, at most
+ *	COWBUF_REGION_MAX_SIZE. Only reserved: no page is allocated.
+ * @flags: (in) COWBUF_FD_CLOEXEC or zero
+ * @fd: (out) the new region's file descriptor
+ */
+struct cowbuf_region_create {
+	__u64 size;
+	__u32 flags;
+	__s32 fd;
+};
+
+/**
+ * struct cowbuf_channel_create - COWBUF_IOC_CHANNEL_CREATE argument (/dev/cowbuf)
+ * @flags: (in) COWBUF_FD_CLOEXEC, COWBUF_FD_NONBLOCK or zero
+ * @fd: (out) the new channel's file descriptor
+ */
+struct cowbuf_channel_create {
+	__u32 flags;
+	__s32 fd;
+};
+
+/**
+ * struct cowbuf_region_info - COWBUF_IOC_REGION_INFO argument (region fd)
+ * @size: (out) the region's size in bytes
+ * @committed_pages: (out) pages of the region that hold memory
+ * @flags: (in) must be zero
+ * @pad: (in) must be zero
+ */
+struct cowbuf_region_info {
+	__u64 size;
+	__u64 committed_pages;
+	__u32 flags;
+	__u32 pad;
+};
+
+/**
+ * struct cowbuf_range - COWBUF_IOC_COMMIT and COWBUF_IOC_DECOMMIT argument
+ * @addr: (in) start of the range in the caller's mapping of this region
+ * @length: (in) length of the range in bytes, nonzero
+ * @flags: (in) must be zero
+ * @pad: (in) must be zero
+ *
+ * The range must lie within one mapping of the region the ioctl is issued on.
+ * COMMIT allocates every uncommitted page of the range (zero-filled) and maps
+ * the whole range into the caller's page tables, as MADV_POPULATE_WRITE
+ * would; DECOMMIT frees the range's pages, which then read as zero again.
+ */
+struct cowbuf_range {
+	__u64 addr;
+	__u64 length;
+	__u32 flags;
+	__u32 pad;
+};
+
+/* Transfer modes; zero is never valid. */
+#define COWBUF_MODE_MOVE	1	/* the sender's range reads as zero after */
+#define COWBUF_MODE_SHARE	2	/* copy-on-write: both keep the same bytes */
+
+/**
+ * struct cowbuf_send - COWBUF_IOC_SEND argument (channel fd)
+ * @addr: (in) start of the range in the caller's mapping of a region
+ * @length: (in) length in bytes, nonzero, within one mapping
+ * @mode: (in) COWBUF_MODE_MOVE or COWBUF_MODE_SHARE
+ * @flags: (in) must be zero
+ *
+ * Queues the range's pages on the channel as one message. Blocks while the
+ * channel is full, or fails with EAGAIN if it was opened non-blocking.
+ */
+struct cowbuf_send {
+	__u64 addr;
+	__u64 length;
+	__u32 mode;
+	__u32 flags;
+};
+
+/**
+ * struct cowbuf_recv - COWBUF_IOC_RECV argument (channel fd)
+ * @addr: (in) where to place the message, in the caller's mapping of a region
+ * @length: (in) room at @addr in bytes; (out) the message's length, also
+ *	when it did not fit (EMSGSIZE)
+ * @mode: (out) the mode the message was sent with
+ * @flags: (in) must be zero
+ *
+ * Takes the oldest message and places its pages at @addr, replacing (and
+ * freeing) what the region held there, and maps them into the caller's page
+ * tables. Blocks while the channel is empty, or fails with EAGAIN if it was
+ * opened non-blocking.
+ */
+struct cowbuf_recv {
+	__u64 addr;
+	__u64 length;
+	__u32 mode;
+	__u32 flags;
+};
+
+/**
+ * struct cowbuf_channel_info - COWBUF_IOC_CHANNEL_INFO argument (channel fd)
+ * @queued_messages: (out) messages waiting to be received
+ * @max_messages: (out) how many messages the channel holds at most
+ * @queued_pages: (out) pages held by the queued messages
+ * @flags: (in) must be zero
+ * @pad: (in) must be zero
+ */
+struct cowbuf_channel_info {
+	__u32 queued_messages;
+	__u32 max_messages;
+	__u64 queued_pages;
+	__u32 flags;
+	__u32 pad;
+};
+
+#define COWBUF_IOC_VERSION	   _IOWR(COWBUF_IOCTL_MAGIC, 0x00, struct cowbuf_version)
+#define COWBUF_IOC_REGION_CREATE   _IOWR(COWBUF_IOCTL_MAGIC, 0x01, struct cowbuf_region_create)
+#define COWBUF_IOC_CHANNEL_CREATE  _IOWR(COWBUF_IOCTL_MAGIC, 0x02, struct cowbuf_channel_create)
+#define COWBUF_IOC_REGION_INFO	   _IOWR(COWBUF_IOCTL_MAGIC, 0x03, struct cowbuf_region_info)
+#define COWBUF_IOC_COMMIT	   _IOW(COWBUF_IOCTL_MAGIC, 0x04, struct cowbuf_range)
+#define COWBUF_IOC_DECOMMIT	   _IOW(COWBUF_IOCTL_MAGIC, 0x05, struct cowbuf_range)
+#define COWBUF_IOC_SEND		   _IOW(COWBUF_IOCTL_MAGIC, 0x06, struct cowbuf_send)
+#define COWBUF_IOC_RECV		   _IOWR(COWBUF_IOCTL_MAGIC, 0x07, struct cowbuf_recv)
+#define COWBUF_IOC_CHANNEL_INFO	   _IOWR(COWBUF_IOCTL_MAGIC, 0x08, struct cowbuf_channel_info)
 
 #endif /* _UAPI_LINUX_COWBUF_H */

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * cowbuf: objects shared by the module's files.
+ *
+ * DOC: Locking overview
+ *
+ * Locks, in the order they are taken:
+ *
+ * 1. mm->mmap_lock (read), held by the fault handlers and by the ioctls that
+ *    look up the caller's mapping (COMMIT, DECOMMIT, SEND, RECV);
+ * 2. cowbuf_region.map_lock: read by the fault handlers, write by the ioctls
+ *    that change many slots of a region at once;
+ * 3. cowbuf_region.fill_lock, which orders a fault mapping the zero page into
+ *    an empty slot against a fault committing a page to that slot;
+ * 4. the page lock of a frame (lock_page()); never two at once;
+ * 5. the mapping's i_mmap_rwsem and the page-table locks, inside
+ *    unmap_mapping_range() and vm_insert_pages();
+ * 6. cowbuf_channel.lock (a spinlock, innermost), cowbuf_user_lock.
+ *
+ * A slot of a region changes only under map_lock (write), or under map_lock
+ * (read) plus the page lock of the frame it held (copy-on-write break) or
+ * fill_lock (empty slot filled). The fault core installs the page-table entry
+ * of a frame handed out by .fault or .page_mkwrite while that frame's page
+ * lock is held, so whoever changes a slot takes the old frame's page lock
+ * once after the change ("lock barrier") and only then removes the mappings:
+ * no stale entry can be installed behind its back.
+ */
+#ifndef _COWBUF_H
+#define _COWBUF_H
+
+#include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mm_types.h>
+#include <linux/mutex.h>
+#include <linux/rwsem.h>
+#include <linux/spinlock.h>
+#include <linux/uidgid.h>
+#include <linux/wait.h>
+#include <linux/xarray.h>
+
+struct seq_file;
+
+/* Tunables (params.c); read once per use, may change at run time. */
+extern unsigned long cowbuf_max_region_pages;
+extern unsigned long cowbuf_max_user_pages;
+extern unsigned int cowbuf_max_queue_depth;
+extern unsigned long cowbuf_max_message_pages;
+
+/* Object counts (params.c), shown in /sys/kernel/mm/cowbuf/. */
+extern atomic_long_t cowbuf_nr_frames;
+extern atomic_long_t cowbuf_nr_regions;
+extern atomic_long_t cowbuf_nr_channels;
+extern atomic_long_t cowbuf_nr_messages;
+
+/**
+ * struct cowbuf_user - memory committed to regions owned by one user
+ * @node: link in the table of users (protected by cowbuf_user_lock)
+ * @ref: one per region owned by the user
+ * @uid: the user
+ * @pages: slots holding a frame in the user's regions, against
+ *	cowbuf_max_user_pages
+ */
+struct cowbuf_user {
+	struct hlist_node node;
+	struct kref ref;
+	kuid_t uid;
+	atomic_long_t pages;
+};
+
+struct cowbuf_user *cowbuf_user_get(kuid_t uid);
+void cowbuf_user_put(struct cowbuf_user *user);
+int cowbuf_params_init(void);
+void cowbuf_params_exit(void);
+
+/*
+ * Frames (frame.c): the module-owned pages behind regions and messages.
+ * Every holder of a frame - a region slot or a message entry - owns one page
+ * reference and counts as one sharer. The sharer count lives in page->private
+ * and changes only under the page lock. A frame with one sharer may be
+ * written in place; with more, a write takes a private copy first.
+ */
+struct page *cowbuf_frame_alloc(void);
+unsigned long cowbuf_frame_sharers(struct page *page);
+void cowbuf_frame_share_locked(struct page *page);
+void cowbuf_frame_unshare_locked(struct page *page);
+void cowbuf_frame_release(struct page *page);
+bool cowbuf_frame_pinned(struct page *page);
+void cowbuf_frame_lock_barrier(struct page *page);
+
+/**
+ * struct cowbuf_region - a fixed-size, sparse array of frames, mmap-able
+ * @mapping: the address space the region's mappings hang off, so that
+ *	unmap_mapping_range() reaches every mapping of the region (invariant)
+ * @map_lock: see the locking overview; orders faults against slot changes
+ * @fill_lock: orders zero-page mappings against commits of empty slots
+ * @slots: page offset -> frame (struct page *); absent means uncommitted
+ * @nr_pages: the region's size in pages (invariant)
+ * @committed: slots holding a frame
+ * @user: the owner, charged for committed slots (invariant)
+ */
+struct cowbuf_region {
+	struct address_space mapping;
+	struct rw_semaphore map_lock;	/* see the locking overview */
+	struct mutex fill_lock;		/* see the locking overview */
+	struct xarray slots;
+	pgoff_t nr_pages;
+	atomic_long_t committed;
+	struct cowbuf_user *user;
+};
+
+struct cowbuf_msg;
+
+struct file *cowbuf_region_create(u64 size);
+struct vm_area_struct *cowbuf_region_vma(struct mm_struct *mm, u64 addr, u64 len,
+					 pgoff_t *first);
+int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
+		       struct cowbuf_msg *msg);
+int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
+			pgoff_t first, struct cowbuf_msg *msg);
+
+/**
+ * struct cowbuf_msg - one SEND: the frames of a range, in order
+ * @node: link in cowbuf_channel.queue (protected by cowbuf_channel.lock)
+ * @nr_pages: length of the message in pages
+ * @nr_frames: entries of @frames that are not NULL
+ * @mode: COWBUF_MODE_MOVE or COWBUF_MODE_SHARE
+ * @frames: a frame per page, NULL where the range was uncommitted (zero)
+ */
+struct cowbuf_msg {
+	struct list_head node;
+	unsigned long nr_pages;
+	unsigned long nr_frames;
+	u32 mode;
+	struct page *frames[];
+};
+
+/**
+ * struct cowbuf_channel - a bounded queue of messages
+ * @lock: protects every field below
+ * @queue: queued messages, oldest first
+ * @nr_queued: messages on @queue
+ * @nr_reserved: places taken by senders still collecting their pages
+ * @queued_pages: pages held by the queued messages
+ * @max_queued: capacity, cowbuf_max_queue_depth at creation (invariant)
+ * @wait: senders waiting for room, receivers waiting for a message, poll
+ */
+struct cowbuf_channel {
+	spinlock_t lock;		/* protects the fields below */
+	struct list_head queue;
+	unsigned int nr_queued;
+	unsigned int nr_reserved;
+	unsigned long queued_pages;
+	unsigned int max_queued;
+	wait_queue_head_t wait;
+};
+
+struct file *cowbuf_channel_create(unsigned int fd_flags);
+
+/* device.c */
+long cowbuf_ioctl_version(void __user *uarg);
+bool cowbuf_range_valid(u64 addr, u64 length);
+
+#endif /* _COWBUF_H */

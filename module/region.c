@@ -1,0 +1,760 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cowbuf: regions, the anonymous memory cowbuf owns and maps.
+ *
+ * DOC: Regions
+ *
+ * A region is a fixed-size, page-granular, sparse array of slots, each empty
+ * (uncommitted) or holding a frame. Userspace maps it with mmap(MAP_SHARED)
+ * of the region's file descriptor; MAP_PRIVATE is refused and the mapping
+ * cannot grow with mremap(). To the program it is anonymous memory: it reads
+ * as zero until written and is freed with the last reference to the region.
+ *
+ * The fault handlers serve it:
+ *
+ * - a read of an empty slot maps the shared zero page, read-only, through
+ *   vmf_insert_mixed() (as DAX does for holes): nothing is allocated;
+ * - a write to an empty slot commits it: a zeroed frame is allocated and
+ *   put in the slot, and zero-page mappings of the slot are removed;
+ * - any other fault hands the slot's frame to the fault core, which maps it
+ *   read-only: the mapping has .page_mkwrite, so a first write to a mapped
+ *   frame always reaches cowbuf. A frame with one sharer is then made
+ *   writable in place; a frame with several (shared by COWBUF_MODE_SHARE or
+ *   by merging) is copied into a private frame for this slot first.
+ *
+ * fork() shares the region with the child, as for any MAP_SHARED mapping.
+ * munmap() of part of a mapping, mprotect() and madvise(MADV_DONTNEED) act
+ * on page tables only: the slots keep their frames (DONTNEED behaves as on
+ * shared memory), and only COWBUF_IOC_DECOMMIT frees them.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/pfn_t.h>
+#include <linux/sched/mm.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include <linux/cowbuf.h>
+
+#include "cowbuf.h"
+
+/* Frames inserted into page tables per vm_insert_pages() call. */
+#define COWBUF_PREFAULT_BATCH	32
+
+static const struct vm_operations_struct cowbuf_region_vm_ops;
+
+static loff_t pgoff_to_bytes(pgoff_t pgoff)
+{
+	return (loff_t)pgoff << PAGE_SHIFT;
+}
+
+/* Remove every page-table entry mapping [first, first + nr) of the region. */
+static void region_unmap(struct cowbuf_region *region, pgoff_t first,
+			 unsigned long nr)
+{
+	unmap_mapping_range(&region->mapping, pgoff_to_bytes(first),
+			    pgoff_to_bytes(nr), 1);
+}
+
+/*
+ * Charge @nr committed slots to the region and its owner, against
+ * max_region_pages and max_user_pages.
+ */
+static int region_charge(struct cowbuf_region *region, unsigned long nr)
+{
+	struct cowbuf_user *user = region->user;
+
+	if (atomic_long_add_return(nr, &region->committed) >
+	    READ_ONCE(cowbuf_max_region_pages))
+		goto err_uncharge_region;
+	if (atomic_long_add_return(nr, &user->pages) >
+	    READ_ONCE(cowbuf_max_user_pages))
+		goto err_uncharge_user;
+	return 0;
+
+err_uncharge_user:
+	atomic_long_sub(nr, &user->pages);
+err_uncharge_region:
+	atomic_long_sub(nr, &region->committed);
+	return -ENOMEM;
+}
+
+static void region_uncharge(struct cowbuf_region *region, unsigned long nr)
+{
+	atomic_long_sub(nr, &region->committed);
+	atomic_long_sub(nr, &region->user->pages);
+}
+
+/*
+ * Commit the empty slot @pgoff from a fault (map_lock held for read).
+ * Return: 0 when the slot holds a frame (ours or a racing fault's), or
+ * VM_FAULT_SIGBUS when a cap or the memory cgroup says no.
+ */
+static vm_fault_t region_fill_slot(struct cowbuf_region *region, pgoff_t pgoff)
+{
+	struct page *page;
+	void *old;
+
+	if (region_charge(region, 1))
+		return VM_FAULT_SIGBUS;
+	page = cowbuf_frame_alloc();
+	if (!page)
+		goto err_uncharge;
+
+	mutex_lock(&region->fill_lock);
+	old = xa_cmpxchg(&region->slots, pgoff, NULL, page, GFP_KERNEL);
+	if (old) {
+		mutex_unlock(&region->fill_lock);
+		cowbuf_frame_release(page);
+		if (xa_is_err(old))
+			goto err_uncharge;
+		region_uncharge(region, 1);
+		return 0;
+	}
+	/* Zero-page entries for this slot would now hide the frame. */
+	region_unmap(region, pgoff, 1);
+	mutex_unlock(&region->fill_lock);
+	return 0;
+
+err_uncharge:
+	region_uncharge(region, 1);
+	return VM_FAULT_SIGBUS;
+}
+
+/* Map the zero page for a read of an empty slot (map_lock held for read). */
+static vm_fault_t region_map_zero(struct cowbuf_region *region,
+				  struct vm_fault *vmf)
+{
+	unsigned long pfn = page_to_pfn(ZERO_PAGE(vmf->address));
+	vm_fault_t ret = 0;
+
+	mutex_lock(&region->fill_lock);
+	if (!xa_load(&region->slots, vmf->pgoff))
+		ret = vmf_insert_mixed(vmf->vma, vmf->address,
+				       pfn_to_pfn_t(pfn));
+	mutex_unlock(&region->fill_lock);
+	return ret;
+}
+
+static vm_fault_t cowbuf_region_fault(struct vm_fault *vmf)
+{
+	struct cowbuf_region *region = vmf->vma->vm_private_data;
+	struct page *page;
+	vm_fault_t ret;
+
+	if (vmf->pgoff >= region->nr_pages)
+		return VM_FAULT_SIGBUS;
+
+	down_read(&region->map_lock);
+	for (;;) {
+		page = xa_load(&region->slots, vmf->pgoff);
+		if (page) {
+			get_page(page);
+			lock_page(page);
+			/* A copy-on-write break may have replaced it. */
+			if (likely(xa_load(&region->slots, vmf->pgoff) == page))
+				break;
+			unlock_page(page);
+			put_page(page);
+			continue;
+		}
+		if (vmf->flags & FAULT_FLAG_WRITE)
+			ret = region_fill_slot(region, vmf->pgoff);
+		else
+			ret = region_map_zero(region, vmf);
+		if (ret) {
+			up_read(&region->map_lock);
+			return ret;
+		}
+	}
+	up_read(&region->map_lock);
+
+	/* Mapped read-only; .page_mkwrite decides about writing. */
+	vmf->page = page;
+	return VM_FAULT_LOCKED;
+}
+
+/*
+ * Give the slot @pgoff a private copy of its shared frame @page (locked,
+ * map_lock held for read). Unlocks @page. Return: VM_FAULT_NOPAGE, after
+ * which the access is retried and faults the copy in, or VM_FAULT_SIGBUS.
+ */
+static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t pgoff,
+				   struct page *page)
+{
+	struct page *copy;
+	void *old;
+
+	copy = cowbuf_frame_alloc();
+	if (!copy) {
+		unlock_page(page);
+		return VM_FAULT_SIGBUS;
+	}
+	copy_highpage(copy, page);
+	/* Replacing a present entry never allocates. */
+	old = xa_store(&region->slots, pgoff, copy, GFP_NOWAIT);
+	WARN_ON_ONCE(old != page);
+	cowbuf_frame_unshare_locked(page);
+	unlock_page(page);
+	region_unmap(region, pgoff, 1);
+	put_page(page);		/* the slot's reference */
+	return VM_FAULT_NOPAGE;
+}
+
+static vm_fault_t cowbuf_region_page_mkwrite(struct vm_fault *vmf)
+{
+	struct cowbuf_region *region = vmf->vma->vm_private_data;
+	struct page *page = vmf->page;
+	vm_fault_t ret;
+
+	down_read(&region->map_lock);
+	lock_page(page);
+	if (xa_load(&region->slots, vmf->pgoff) != page) {
+		/* The slot changed since the frame was mapped: refault. */
+		unlock_page(page);
+		ret = VM_FAULT_NOPAGE;
+	} else if (cowbuf_frame_sharers(page) == 1) {
+		ret = VM_FAULT_LOCKED;
+	} else {
+		ret = region_break_cow(region, vmf->pgoff, page);
+	}
+	up_read(&region->map_lock);
+	return ret;
+}
+
+/* A write to a zero-page entry: commit the slot and refault. */
+static vm_fault_t cowbuf_region_pfn_mkwrite(struct vm_fault *vmf)
+{
+	struct cowbuf_region *region = vmf->vma->vm_private_data;
+	vm_fault_t ret = 0;
+
+	down_read(&region->map_lock);
+	if (!xa_load(&region->slots, vmf->pgoff))
+		ret = region_fill_slot(region, vmf->pgoff);
+	up_read(&region->map_lock);
+	return ret ? ret : VM_FAULT_NOPAGE;
+}
+
+static const struct vm_operations_struct cowbuf_region_vm_ops = {
+	.fault = cowbuf_region_fault,
+	.page_mkwrite = cowbuf_region_page_mkwrite,
+	.pfn_mkwrite = cowbuf_region_pfn_mkwrite,
+};
+
+static int cowbuf_region_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct cowbuf_region *region = file->private_data;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (vma->vm_pgoff >= region->nr_pages ||
+	    vma_pages(vma) > region->nr_pages - vma->vm_pgoff)
+		return -EINVAL;
+	/*
+	 * VM_MIXEDMAP: frames are inserted by vm_insert_pages() and the zero
+	 * page by vmf_insert_mixed(); VM_DONTEXPAND: no mremap() growth.
+	 */
+	vma->vm_flags |= VM_MIXEDMAP | VM_DONTEXPAND;
+	vma->vm_ops = &cowbuf_region_vm_ops;
+	vma->vm_private_data = region;
+	return 0;
+}
+
+/**
+ * cowbuf_region_vma() - find the caller's mapping of a region for a range
+ * @mm: the caller's mm, mmap_lock held
+ * @addr: start of the range, page-aligned
+ * @len: length of the range, page-aligned and nonzero
+ * @first: (out) the region's page offset of @addr
+ *
+ * Return: the mapping holding all of [@addr, @addr + @len), or NULL if the
+ * range is not within one mapping of a cowbuf region.
+ */
+struct vm_area_struct *cowbuf_region_vma(struct mm_struct *mm, u64 addr, u64 len,
+					 pgoff_t *first)
+{
+	struct vm_area_struct *vma;
+
+	lockdep_assert_held(&mm->mmap_lock);
+	if (!cowbuf_range_valid(addr, len))
+		return NULL;
+	vma = vma_lookup(mm, addr);
+	if (!vma || vma->vm_ops != &cowbuf_region_vm_ops)
+		return NULL;
+	if (len > vma->vm_end - addr)
+		return NULL;
+	*first = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
+	return vma;
+}
+
+/*
+ * Map the committed slots [first, first + nr) at @addr into @vma, as far as
+ * possible: entries that are present already (a racing fault) are skipped,
+ * and a failure only means later accesses fault. map_lock held.
+ */
+static void region_prefault(struct cowbuf_region *region,
+			    struct vm_area_struct *vma, unsigned long addr,
+			    pgoff_t first, unsigned long nr)
+{
+	struct page *batch[COWBUF_PREFAULT_BATCH];
+	unsigned long i = 0, n, left;
+	pgoff_t start;
+
+	while (i < nr) {
+		/* Gather a run of committed slots. */
+		for (n = 0; n < COWBUF_PREFAULT_BATCH && i + n < nr; n++) {
+			batch[n] = xa_load(&region->slots, first + i + n);
+			if (!batch[n])
+				break;
+		}
+		if (!n) {
+			i++;
+			continue;
+		}
+		start = i;
+		while (start < i + n) {
+			left = i + n - start;
+			if (!vm_insert_pages(vma, addr + (start << PAGE_SHIFT),
+					     &batch[start - i], &left))
+				break;
+			/* Skip the entry that failed, map the rest. */
+			start = i + n - left + 1;
+		}
+		i += n;
+		cond_resched();
+	}
+}
+
+/*
+ * The caller took the frames in @frames (NULL entries are skipped) out of
+ * slots within [first, first + nr): wait for faults still mapping them,
+ * remove every mapping of the range, then release them.
+ */
+static void region_drop_frames(struct cowbuf_region *region, pgoff_t first,
+			       unsigned long nr, struct page **frames,
+			       unsigned long nr_frames)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr_frames; i++)
+		if (frames[i])
+			cowbuf_frame_lock_barrier(frames[i]);
+	region_unmap(region, first, nr);
+	for (i = 0; i < nr_frames; i++) {
+		if (frames[i]) {
+			cowbuf_frame_release(frames[i]);
+			frames[i] = NULL;
+		}
+		if (!(i % 256))
+			cond_resched();
+	}
+}
+
+static unsigned long region_count_committed(struct cowbuf_region *region,
+					    pgoff_t first, unsigned long nr)
+{
+	unsigned long count = 0, index;
+	struct page *page;
+
+	xa_for_each_range(&region->slots, index, page, first, first + nr - 1)
+		count++;
+	return count;
+}
+
+/* Undo xa_reserve() on the slots [first, first + nr). */
+static void region_release_reserved(struct cowbuf_region *region, pgoff_t first,
+				    unsigned long nr)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr; i++)
+		xa_release(&region->slots, first + i);
+}
+
+/*
+ * COWBUF_IOC_COMMIT: fill every empty slot of the range, then map the whole
+ * range into @vma. All or nothing: caps, frames and xarray nodes are all
+ * obtained before the first slot changes.
+ */
+static int region_commit(struct cowbuf_region *region, struct vm_area_struct *vma,
+			 unsigned long addr, pgoff_t first, unsigned long nr)
+{
+	unsigned long i, nr_new;
+	struct page *page, *next;
+	LIST_HEAD(frames);
+	int ret;
+
+	down_write(&region->map_lock);
+	nr_new = nr - region_count_committed(region, first, nr);
+	ret = region_charge(region, nr_new);
+	if (ret)
+		goto out_unlock;
+
+	/* Frames are not on any LRU: page->lru is ours to list them. */
+	for (i = 0; i < nr_new; i++) {
+		page = cowbuf_frame_alloc();
+		if (!page) {
+			ret = -ENOMEM;
+			goto err_free_frames;
+		}
+		list_add(&page->lru, &frames);
+		cond_resched();
+	}
+	for (i = 0; i < nr; i++) {
+		if (xa_load(&region->slots, first + i))
+			continue;
+		ret = xa_reserve(&region->slots, first + i, GFP_KERNEL_ACCOUNT);
+		if (ret) {
+			region_release_reserved(region, first, i);
+			goto err_free_frames;
+		}
+	}
+	/* From here nothing fails: stores into reserved slots never allocate. */
+	for (i = 0; i < nr; i++) {
+		if (xa_load(&region->slots, first + i))
+			continue;
+		page = list_first_entry(&frames, struct page, lru);
+		list_del_init(&page->lru);
+		xa_store(&region->slots, first + i, page, GFP_NOWAIT);
+	}
+	/* Zero-page entries of the range would hide the new frames. */
+	region_unmap(region, first, nr);
+	region_prefault(region, vma, addr, first, nr);
+	up_write(&region->map_lock);
+	return 0;
+
+err_free_frames:
+	list_for_each_entry_safe(page, next, &frames, lru) {
+		list_del_init(&page->lru);
+		cowbuf_frame_release(page);
+	}
+	region_uncharge(region, nr_new);
+out_unlock:
+	up_write(&region->map_lock);
+	return ret;
+}
+
+/* COWBUF_IOC_DECOMMIT: empty every slot of the range and free its frame. */
+static int region_decommit(struct cowbuf_region *region, pgoff_t first,
+			   unsigned long nr)
+{
+	struct page *batch[COWBUF_PREFAULT_BATCH];
+	unsigned long index, n = 0, dropped = 0;
+	pgoff_t batch_first = first;
+	struct page *page;
+
+	down_write(&region->map_lock);
+	xa_for_each_range(&region->slots, index, page, first, first + nr - 1) {
+		if (!n)
+			batch_first = index;
+		xa_erase(&region->slots, index);
+		batch[n++] = page;
+		if (n == COWBUF_PREFAULT_BATCH) {
+			region_drop_frames(region, batch_first,
+					   index - batch_first + 1, batch, n);
+			dropped += n;
+			n = 0;
+		}
+	}
+	if (n) {
+		region_drop_frames(region, batch_first,
+				   first + nr - batch_first, batch, n);
+		dropped += n;
+	}
+	region_uncharge(region, dropped);
+	/* Zero-page entries stay valid: the slots read as zero again. */
+	up_write(&region->map_lock);
+	return 0;
+}
+
+/**
+ * cowbuf_region_take() - hand the frames of a range to a message
+ * @vma: the caller's mapping holding the range (mmap_lock held)
+ * @first: the region's page offset of the range
+ * @msg: the message, with @msg->nr_pages and @msg->mode set and
+ *	@msg->frames all NULL
+ *
+ * Removes every mapping of the range first. With COWBUF_MODE_MOVE the slots
+ * are emptied and their frames go to the message: the range reads as zero
+ * afterwards. With COWBUF_MODE_SHARE the slots keep their frames and the
+ * message shares them: the next write through any holder copies.
+ *
+ * Return: 0, or -EBUSY if a frame of the range is pinned (nothing changed).
+ */
+int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
+		       struct cowbuf_msg *msg)
+{
+	struct cowbuf_region *region = vma->vm_private_data;
+	unsigned long nr = msg->nr_pages, index, i, count = 0;
+	struct page *page;
+	bool pinned = false;
+
+	down_write(&region->map_lock);
+	xa_for_each_range(&region->slots, index, page, first, first + nr - 1) {
+		msg->frames[index - first] = page;
+		count++;
+	}
+	for (i = 0; i < nr; i++)
+		if (msg->frames[i])
+			cowbuf_frame_lock_barrier(msg->frames[i]);
+	region_unmap(region, first, nr);
+
+	/* With every mapping of the range gone, any extra reference is a pin. */
+	for (i = 0; i < nr && !pinned; i++) {
+		page = msg->frames[i];
+		if (!page)
+			continue;
+		lock_page(page);
+		pinned = cowbuf_frame_pinned(page);
+		unlock_page(page);
+	}
+	if (pinned) {
+		memset(msg->frames, 0, nr * sizeof(msg->frames[0]));
+		up_write(&region->map_lock);
+		return -EBUSY;
+	}
+
+	for (i = 0; i < nr; i++) {
+		page = msg->frames[i];
+		if (!page)
+			continue;
+		if (msg->mode == COWBUF_MODE_MOVE) {
+			xa_erase(&region->slots, first + i);
+		} else {
+			lock_page(page);
+			cowbuf_frame_share_locked(page);
+			unlock_page(page);
+		}
+	}
+	if (msg->mode == COWBUF_MODE_MOVE)
+		region_uncharge(region, count);
+	msg->nr_frames = count;
+	up_write(&region->map_lock);
+	return 0;
+}
+
+/**
+ * cowbuf_region_place() - put a message's frames into a range
+ * @vma: the caller's mapping holding the range (mmap_lock held)
+ * @addr: the range's start address in @vma
+ * @first: the region's page offset of @addr
+ * @msg: the message; its frames move to the slots
+ *
+ * The frames the slots held before are released; slots facing a NULL entry
+ * of the message become empty. The new frames are mapped into @vma at once.
+ * On success @msg->frames is left all NULL, and the message can be freed.
+ *
+ * Return: 0, or -ENOMEM (a cap, or no memory) with nothing changed.
+ */
+int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
+			pgoff_t first, struct cowbuf_msg *msg)
+{
+	struct cowbuf_region *region = vma->vm_private_data;
+	unsigned long nr = msg->nr_pages, i, nr_old;
+	struct page *old;
+	long delta;
+	int ret;
+
+	down_write(&region->map_lock);
+	nr_old = region_count_committed(region, first, nr);
+	delta = (long)msg->nr_frames - (long)nr_old;
+	if (delta > 0) {
+		ret = region_charge(region, delta);
+		if (ret)
+			goto out_unlock;
+	}
+	for (i = 0; i < nr; i++) {
+		if (!msg->frames[i] || xa_load(&region->slots, first + i))
+			continue;
+		ret = xa_reserve(&region->slots, first + i, GFP_KERNEL_ACCOUNT);
+		if (ret) {
+			region_release_reserved(region, first, i);
+			if (delta > 0)
+				region_uncharge(region, delta);
+			goto out_unlock;
+		}
+	}
+
+	/*
+	 * Nothing fails from here. Swap each message entry with the slot's
+	 * old frame, which the message array then carries to release.
+	 */
+	for (i = 0; i < nr; i++) {
+		if (msg->frames[i])
+			old = xa_store(&region->slots, first + i, msg->frames[i],
+				       GFP_NOWAIT);
+		else
+			old = xa_erase(&region->slots, first + i);
+		msg->frames[i] = old;
+	}
+	region_drop_frames(region, first, nr, msg->frames, nr);
+	if (delta < 0)
+		region_uncharge(region, -delta);
+	region_prefault(region, vma, addr, first, nr);
+	ret = 0;
+
+out_unlock:
+	up_write(&region->map_lock);
+	return ret;
+}
+
+static long region_ioctl_info(struct cowbuf_region *region, void __user *uarg)
+{
+	struct cowbuf_region_info info;
+
+	if (copy_from_user(&info, uarg, sizeof(info)))
+		return -EFAULT;
+	if (info.flags || info.pad)
+		return -EINVAL;
+	info.size = pgoff_to_bytes(region->nr_pages);
+	info.committed_pages = atomic_long_read(&region->committed);
+	if (copy_to_user(uarg, &info, sizeof(info)))
+		return -EFAULT;
+	return 0;
+}
+
+static long region_ioctl_range(struct cowbuf_region *region, unsigned int cmd,
+			       void __user *uarg)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	struct cowbuf_range range;
+	pgoff_t first;
+	long ret;
+
+	if (copy_from_user(&range, uarg, sizeof(range)))
+		return -EFAULT;
+	if (range.flags || range.pad)
+		return -EINVAL;
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	vma = cowbuf_region_vma(mm, range.addr, range.length, &first);
+	if (!vma || vma->vm_private_data != region) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	if (cmd == COWBUF_IOC_COMMIT)
+		ret = region_commit(region, vma, range.addr, first,
+				    range.length >> PAGE_SHIFT);
+	else
+		ret = region_decommit(region, first, range.length >> PAGE_SHIFT);
+out_unlock:
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+static long cowbuf_region_ioctl(struct file *file, unsigned int cmd,
+				unsigned long arg)
+{
+	struct cowbuf_region *region = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case COWBUF_IOC_VERSION:
+		return cowbuf_ioctl_version(uarg);
+	case COWBUF_IOC_REGION_INFO:
+		return region_ioctl_info(region, uarg);
+	case COWBUF_IOC_COMMIT:
+	case COWBUF_IOC_DECOMMIT:
+		return region_ioctl_range(region, cmd, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static void cowbuf_region_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct cowbuf_region *region = file->private_data;
+
+	seq_printf(m, "cowbuf-region-size:\t%llu\n",
+		   (unsigned long long)pgoff_to_bytes(region->nr_pages));
+	seq_printf(m, "cowbuf-committed-pages:\t%ld\n",
+		   atomic_long_read(&region->committed));
+}
+
+/* The last reference is gone: no mapping, no ioctl, no fault remains. */
+static int cowbuf_region_release(struct inode *inode, struct file *file)
+{
+	struct cowbuf_region *region = file->private_data;
+	unsigned long index, count = 0;
+	struct page *page;
+
+	xa_for_each(&region->slots, index, page) {
+		cowbuf_frame_release(page);
+		if (!(++count % 256))
+			cond_resched();
+	}
+	xa_destroy(&region->slots);
+	region_uncharge(region, count);
+	cowbuf_user_put(region->user);
+	kfree(region);
+	atomic_long_dec(&cowbuf_nr_regions);
+	return 0;
+}
+
+static const struct file_operations cowbuf_region_fops = {
+	.owner = THIS_MODULE,
+	.release = cowbuf_region_release,
+	.mmap = cowbuf_region_mmap,
+	.unlocked_ioctl = cowbuf_region_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.show_fdinfo = cowbuf_region_show_fdinfo,
+	.llseek = noop_llseek,
+};
+
+/**
+ * cowbuf_region_create() - reserve a region
+ * @size: bytes, validated by the caller
+ *
+ * The region is owned by the calling user, who is charged for what it
+ * commits. Nothing is allocated for its pages.
+ *
+ * Return: the region's new file, or an ERR_PTR().
+ */
+struct file *cowbuf_region_create(u64 size)
+{
+	struct cowbuf_region *region;
+	struct file *file;
+
+	region = kzalloc(sizeof(*region), GFP_KERNEL_ACCOUNT);
+	if (!region)
+		return ERR_PTR(-ENOMEM);
+	region->user = cowbuf_user_get(current_uid());
+	if (!region->user)
+		goto err_free_region;
+	address_space_init_once(&region->mapping);
+	init_rwsem(&region->map_lock);
+	mutex_init(&region->fill_lock);
+	xa_init(&region->slots);
+	region->nr_pages = size >> PAGE_SHIFT;
+	atomic_long_set(&region->committed, 0);
+
+	file = anon_inode_getfile("[cowbuf-region]", &cowbuf_region_fops,
+				  region, O_RDWR);
+	if (IS_ERR(file)) {
+		cowbuf_user_put(region->user);
+		kfree(region);
+		return file;
+	}
+	/*
+	 * Anonymous-inode files share one inode: give the region its own
+	 * address space, so that unmap_mapping_range() on it reaches exactly
+	 * the mappings of this region.
+	 */
+	region->mapping.host = file_inode(file);
+	region->mapping.a_ops = &empty_aops;
+	file->f_mapping = &region->mapping;
+	atomic_long_inc(&cowbuf_nr_regions);
+	return file;
+
+err_free_region:
+	kfree(region);
+	return ERR_PTR(-ENOMEM);
+}

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by cowbuf's selftests.
+ */
+#ifndef COWBUF_UTIL_H
+#define COWBUF_UTIL_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "libcowbuf.h"
+
+#define PAGE	((size_t)sysconf(_SC_PAGESIZE))
+
+/* A counter from /sys/kernel/mm/cowbuf/, or -1. */
+static inline long cowbuf_counter(const char *name)
+{
+	char path[128];
+	long val = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/cowbuf/%s", name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &val) != 1)
+		val = -1;
+	fclose(f);
+	return val;
+}
+
+/* Read or write a module parameter; -errno on failure. */
+static inline long cowbuf_param_get(const char *name)
+{
+	char path[128];
+	long val = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/cowbuf/parameters/%s", name);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	if (fscanf(f, "%ld", &val) != 1)
+		val = -EIO;
+	fclose(f);
+	return val;
+}
+
+static inline int cowbuf_param_set(const char *name, long val)
+{
+	char path[128];
+	int ret = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/cowbuf/parameters/%s", name);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	if (fprintf(f, "%ld\n", val) < 0)
+		ret = -EIO;
+	if (fclose(f))
+		ret = -errno;
+	return ret;
+}
+
+/*
+ * A pattern that differs in every 8-byte word of every page and seed; @off
+ * is the byte offset of @p within the buffer the pattern was laid over.
+ */
+static inline uint64_t pattern_word(uint64_t seed, size_t word)
+{
+	return (seed << 40) ^ (word * 0x9e3779b97f4a7c15ull) ^ 0x5a5a;
+}
+
+static inline void pattern_fill(void *p, size_t len, uint64_t seed)
+{
+	uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		w[i] = pattern_word(seed, i);
+}
+
+/* Index of the first word that differs from the pattern, or -1. */
+static inline long pattern_check_at(const void *p, size_t len, uint64_t seed,
+				    size_t off)
+{
+	const uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		if (w[i] != pattern_word(seed, off / 8 + i))
+			return (long)i;
+	return -1;
+}
+
+static inline long pattern_check(const void *p, size_t len, uint64_t seed)
+{
+	return pattern_check_at(p, len, seed, 0);
+}
+
+static inline int all_zero(const void *p, size_t len)
+{
+	const uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		if (w[i])
+			return 0;
+	return 1;
+}
+
+static inline uint64_t checksum(const void *p, size_t len)
+{
+	const uint64_t *w = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		h = (h ^ w[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* Pages of [p, p + len) with a page-table entry, by mincore(). */
+static inline long resident_pages(void *p, size_t len)
+{
+	size_t n = len / PAGE, i;
+	unsigned char *vec = calloc(n, 1);
+	long count = 0;
+
+	if (!vec || mincore(p, len, vec)) {
+		free(vec);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		count += vec[i] & 1;
+	free(vec);
+	return count;
+}
+
+/* Run @fn in a child; return its wait status. */
+static inline int run_in_child(void (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		fn(arg);
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return status;
+}
+
+static inline int cowbuf_is_root(void)
+{
+	return geteuid() == 0;
+}
+
+#endif /* COWBUF_UTIL_H */

@@ -295,40 +295,57 @@ struct vm_area_struct *cowbuf_region_vma(struct mm_struct *mm, u64 addr, u64 len
 }
 
 /*
- * Map the committed slots [first, first + nr) at @addr into @vma, as far as
- * possible: entries that are present already (a racing fault) are skipped,
- * and a failure only means later accesses fault. map_lock held.
+ * Map @nr frames, all present, at @addr into @vma with vm_insert_pages().
+ * An entry that is present already (a racing fault) is skipped; any other
+ * failure only means that later accesses fault.
  */
+static void region_map_frames(struct vm_area_struct *vma, unsigned long addr,
+			      struct page **frames, unsigned long nr)
+{
+	unsigned long done = 0, left;
+
+	while (done < nr) {
+		left = nr - done;
+		if (!vm_insert_pages(vma, addr + (done << PAGE_SHIFT),
+				     &frames[done], &left))
+			break;
+		/* Skip the entry that failed, map the rest. */
+		done = nr - left + 1;
+	}
+}
+
+/* Map the runs of non-NULL entries of @frames, which face @addr. */
+static void region_map_runs(struct vm_area_struct *vma, unsigned long addr,
+			    struct page **frames, unsigned long nr)
+{
+	unsigned long i = 0, start;
+
+	while (i < nr) {
+		while (i < nr && !frames[i])
+			i++;
+		start = i;
+		while (i < nr && frames[i])
+			i++;
+		if (i > start)
+			region_map_frames(vma, addr + (start << PAGE_SHIFT),
+					  &frames[start], i - start);
+		cond_resched();
+	}
+}
+
+/* Map the committed slots [first, first + nr) at @addr into @vma. */
 static void region_prefault(struct cowbuf_region *region,
 			    struct vm_area_struct *vma, unsigned long addr,
 			    pgoff_t first, unsigned long nr)
 {
 	struct page *batch[COWBUF_PREFAULT_BATCH];
-	unsigned long i = 0, n, left;
-	pgoff_t start;
+	unsigned long i, n;
 
-	while (i < nr) {
-		/* Gather a run of committed slots. */
-		for (n = 0; n < COWBUF_PREFAULT_BATCH && i + n < nr; n++) {
-			batch[n] = xa_load(&region->slots, first + i + n);
-			if (!batch[n])
-				break;
-		}
-		if (!n) {
-			i++;
-			continue;
-		}
-		start = i;
-		while (start < i + n) {
-			left = i + n - start;
-			if (!vm_insert_pages(vma, addr + (start << PAGE_SHIFT),
-					     &batch[start - i], &left))
-				break;
-			/* Skip the entry that failed, map the rest. */
-			start = i + n - left + 1;
-		}
-		i += n;
-		cond_resched();
+	for (i = 0; i < nr; i += n) {
+		n = min_t(unsigned long, nr - i, COWBUF_PREFAULT_BATCH);
+		for (unsigned long j = 0; j < n; j++)
+			batch[j] = xa_load(&region->slots, first + i + j);
+		region_map_runs(vma, addr + (i << PAGE_SHIFT), batch, n);
 	}
 }
 
@@ -493,6 +510,7 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 {
 	struct cowbuf_region *region = vma->vm_private_data;
 	unsigned long nr = msg->nr_pages, index, i, count = 0;
+	XA_STATE(xas, &region->slots, first);
 	struct page *page;
 	bool pinned = false;
 
@@ -501,12 +519,13 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 		msg->frames[index - first] = page;
 		count++;
 	}
-	for (i = 0; i < nr; i++)
-		if (msg->frames[i])
-			cowbuf_frame_lock_barrier(msg->frames[i]);
 	region_unmap(region, first, nr);
-
-	/* With every mapping of the range gone, any extra reference is a pin. */
+	/*
+	 * With every mapping of the range gone, a reference beyond the holders'
+	 * and the page tables' is a pin. Taking each page lock also waits for
+	 * faults that were still mapping the frame; the second unmap removes
+	 * what they mapped.
+	 */
 	for (i = 0; i < nr && !pinned; i++) {
 		page = msg->frames[i];
 		if (!page)
@@ -515,26 +534,29 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 		pinned = cowbuf_frame_pinned(page);
 		unlock_page(page);
 	}
+	region_unmap(region, first, nr);
 	if (pinned) {
 		memset(msg->frames, 0, nr * sizeof(msg->frames[0]));
 		up_write(&region->map_lock);
 		return -EBUSY;
 	}
 
-	for (i = 0; i < nr; i++) {
-		page = msg->frames[i];
-		if (!page)
-			continue;
-		if (msg->mode == COWBUF_MODE_MOVE) {
-			xa_erase(&region->slots, first + i);
-		} else {
+	if (msg->mode == COWBUF_MODE_MOVE) {
+		xas_lock(&xas);
+		xas_for_each(&xas, page, first + nr - 1)
+			xas_store(&xas, NULL);
+		xas_unlock(&xas);
+		region_uncharge(region, count);
+	} else {
+		for (i = 0; i < nr; i++) {
+			page = msg->frames[i];
+			if (!page)
+				continue;
 			lock_page(page);
 			cowbuf_frame_share_locked(page);
 			unlock_page(page);
 		}
 	}
-	if (msg->mode == COWBUF_MODE_MOVE)
-		region_uncharge(region, count);
 	msg->nr_frames = count;
 	up_write(&region->map_lock);
 	return 0;
@@ -557,11 +579,15 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 			pgoff_t first, struct cowbuf_msg *msg)
 {
 	struct cowbuf_region *region = vma->vm_private_data;
-	unsigned long nr = msg->nr_pages, i, nr_old;
-	struct page *old;
+	unsigned long nr = msg->nr_pages, i = 0, j, nr_old;
+	XA_STATE(xas, &region->slots, first);
+	struct page **old;
 	long delta;
 	int ret;
 
+	old = kvcalloc(nr, sizeof(*old), GFP_KERNEL_ACCOUNT);
+	if (!old)
+		return -ENOMEM;
 	down_write(&region->map_lock);
 	nr_old = region_count_committed(region, first, nr);
 	delta = (long)msg->nr_frames - (long)nr_old;
@@ -570,38 +596,59 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 		if (ret)
 			goto out_unlock;
 	}
-	for (i = 0; i < nr; i++) {
-		if (!msg->frames[i] || xa_load(&region->slots, first + i))
-			continue;
-		ret = xa_reserve(&region->slots, first + i, GFP_KERNEL_ACCOUNT);
-		if (ret) {
-			region_release_reserved(region, first, i);
-			if (delta > 0)
-				region_uncharge(region, delta);
-			goto out_unlock;
-		}
-	}
 
 	/*
-	 * Nothing fails from here. Swap each message entry with the slot's
-	 * old frame, which the message array then carries to release.
+	 * Store the message's frames, remembering what the slots held. Only
+	 * these stores can fail (no memory for an xarray node), and undoing
+	 * them never allocates: every slot written is present.
 	 */
+	do {
+		xas_lock(&xas);
+		for (; i < nr; i++) {
+			if (!msg->frames[i])
+				continue;
+			xas_set(&xas, first + i);
+			old[i] = xas_store(&xas, msg->frames[i]);
+			if (xas_error(&xas))
+				break;
+		}
+		xas_unlock(&xas);
+	} while (xas_nomem(&xas, GFP_KERNEL_ACCOUNT));
+	ret = xas_error(&xas);
+	if (ret) {
+		xas_lock(&xas);
+		for (j = 0; j < i; j++) {
+			if (!msg->frames[j])
+				continue;
+			xas_set(&xas, first + j);
+			xas_store(&xas, old[j]);
+			old[j] = NULL;
+		}
+		xas_unlock(&xas);
+		if (delta > 0)
+			region_uncharge(region, delta);
+		goto out_unlock;
+	}
+	/* Slots facing a hole of the message become empty: never fails. */
+	xas_lock(&xas);
 	for (i = 0; i < nr; i++) {
 		if (msg->frames[i])
-			old = xa_store(&region->slots, first + i, msg->frames[i],
-				       GFP_NOWAIT);
-		else
-			old = xa_erase(&region->slots, first + i);
-		msg->frames[i] = old;
+			continue;
+		xas_set(&xas, first + i);
+		old[i] = xas_store(&xas, NULL);
 	}
-	region_drop_frames(region, first, nr, msg->frames, nr);
+	xas_unlock(&xas);
+
+	region_drop_frames(region, first, nr, old, nr);
 	if (delta < 0)
 		region_uncharge(region, -delta);
-	region_prefault(region, vma, addr, first, nr);
-	ret = 0;
+	region_map_runs(vma, addr, msg->frames, nr);
+	/* The slots own the frames now. */
+	memset(msg->frames, 0, nr * sizeof(msg->frames[0]));
 
 out_unlock:
 	up_write(&region->map_lock);
+	kvfree(old);
 	return ret;
 }
 

@@ -125,6 +125,7 @@ count_tap() {
 
 build_module
 "$here/ksft.sh" "$top/build/ksft" "$top/build/ksft-install"
+make -s -C "$top/tools" OUT="$top/build/tools"
 build_initramfs
 accel=$(pick_accel)
 

@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cowbuf-bench: hand a buffer from one process to another, by cowbuf and by
+ * the copying paths, and time it.
+ *
+ * For each size, process A hands a buffer to process B:
+ *
+ *   cowbuf-move   COWBUF_IOC_SEND (MOVE) + COWBUF_IOC_RECV
+ *   cowbuf-share  COWBUF_IOC_SEND (SHARE) + COWBUF_IOC_RECV
+ *   memcpy-shm    memcpy into MAP_SHARED memory, then a wake-up
+ *   pipe          write() into a pipe, read() out of it
+ *   vmsplice      vmsplice() into a pipe, read() out of it
+ *   pvm-writev    process_vm_writev() into B's buffer, then a wake-up
+ *
+ * "handoff" stops the clock when B has the bytes in its address space
+ * (for cowbuf: mapped); "e2e" when B has also read every byte once. The
+ * clock starts in A just before the hand-over and stops in B
+ * (CLOCK_MONOTONIC is system-wide). The cowbuf receiver receives into an
+ * empty range (it decommits after each round, untimed); the copying
+ * receivers copy into a buffer they have already faulted in. "read-only" is B reading a buffer it
+ * already has: no e2e hand-over that reads once can beat it.
+ *
+ * Output: a table, and one line per figure for scripts:
+ *   BENCH<TAB>transfer<TAB>method<TAB>phase<TAB>bytes<TAB>median_us<TAB>MiB/s
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libcowbuf.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+enum method { COWBUF_MOVE, COWBUF_SHARE, MEMCPY_SHM, PIPE, VMSPLICE, PVM_WRITEV,
+	      NR_METHODS };
+
+static const char *const method_names[NR_METHODS] = {
+	"cowbuf-move", "cowbuf-share", "memcpy-shm", "pipe", "vmsplice", "pvm-writev",
+};
+
+struct shared {
+	double t_end;
+	volatile uint64_t sink;
+};
+
+static size_t page_size;
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "cowbuf-bench: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	exit(1);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Read every byte once. */
+static uint64_t read_all(const void *p, size_t len)
+{
+	const uint64_t *w = p;
+	uint64_t s = 0;
+	size_t i;
+
+	for (i = 0; i < len / 8; i += 4)
+		s += w[i] ^ w[i + 1] ^ w[i + 2] ^ w[i + 3];
+	return s;
+}
+
+static void xwrite(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0)
+			die("write", errno);
+		p += n;
+		len -= n;
+	}
+}
+
+static void xread(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = read(fd, p, len);
+		if (n <= 0)
+			die("read", n ? errno : EPIPE);
+		p += n;
+		len -= n;
+	}
+}
+
+static void *anon(size_t size, int shared)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_POPULATE,
+		       -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap", errno);
+	return p;
+}
+
+/* A committed, written region mapping; its fd goes to *@fdp if wanted. */
+static void *cowbuf_buffer(int dev, size_t size, int *fdp)
+{
+	void *p;
+	int fd, ret;
+
+	fd = cowbuf_region_create(dev, size, COWBUF_FD_CLOEXEC);
+	if (fd < 0)
+		die("region create", fd);
+	ret = cowbuf_map(fd, size, 0, PROT_READ | PROT_WRITE, &p);
+	if (ret)
+		die("region mmap", ret);
+	ret = cowbuf_commit(fd, p, size);
+	if (ret)
+		die("commit", ret);
+	memset(p, 0x5a, size);
+	if (fdp)
+		*fdp = fd;
+	else
+		close(fd);	/* the mapping keeps the region */
+	return p;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Time @iters hand-overs of @size bytes from A (this process) to B (a
+ * child) by @m; @e2e: B also reads every byte. Returns the median seconds.
+ */
+static double run(enum method m, size_t size, int iters, int e2e)
+{
+	int ready[2], done[2], data[2], dev = -1, ch = -1, dst_fd = -1, i, status, ret;
+	struct shared *sh = anon(page_size, 1);
+	char *src = NULL, *dst = NULL, *shm = NULL, tok = 0;
+	double *t = calloc(iters, sizeof(double));
+	void *region_dst_addr;
+	pid_t pid;
+
+	if (!t || pipe(ready) || pipe(done) || pipe(data))
+		die("pipe", errno);
+	if (m == PIPE || m == VMSPLICE)
+		fcntl(data[1], F_SETPIPE_SZ, 1 << 20);
+	if (m == COWBUF_MOVE || m == COWBUF_SHARE) {
+		dev = cowbuf_open();
+		if (dev < 0)
+			die(COWBUF_DEV_PATH, dev);
+		ch = cowbuf_channel_create(dev, COWBUF_FD_CLOEXEC);
+		if (ch < 0)
+			die("channel create", ch);
+	} else {
+		/* Same address in both: B's buffer for process_vm_writev. */
+		dst = anon(size, 0);
+		memset(dst, 0x11, size);
+		if (m == MEMCPY_SHM)
+			shm = anon(size, 1);
+	}
+	region_dst_addr = dst;
+
+	pid = fork();
+	if (pid < 0)
+		die("fork", errno);
+	if (!pid) {
+		/* B */
+		if (m == COWBUF_MOVE || m == COWBUF_SHARE)
+			dst = cowbuf_buffer(dev, size, &dst_fd);
+		for (i = 0; i < iters; i++) {
+			xwrite(ready[1], &tok, 1);
+			switch (m) {
+			case COWBUF_MOVE:
+			case COWBUF_SHARE:
+				ret = cowbuf_recv(ch, dst, size, NULL, NULL);
+				if (ret)
+					die("recv", ret);
+				break;
+			case PIPE:
+			case VMSPLICE:
+				xread(data[0], dst, size);
+				break;
+			case MEMCPY_SHM:
+			case PVM_WRITEV:
+				xread(data[0], &tok, 1);
+				break;
+			default:
+				break;
+			}
+			if (e2e)
+				sh->sink += read_all(m == MEMCPY_SHM ? shm : dst, size);
+			sh->t_end = now();
+			/*
+			 * Receive into an empty range each time, untimed, as
+			 * a receiver that recycles its buffers does.
+			 */
+			if (dst_fd >= 0) {
+				ret = cowbuf_decommit(dst_fd, dst, size);
+				if (ret)
+					die("decommit", ret);
+			}
+			xwrite(done[1], &tok, 1);
+		}
+		_exit(0);
+	}
+
+	/* A */
+	if (m == COWBUF_MOVE || m == COWBUF_SHARE)
+		src = cowbuf_buffer(dev, size, NULL);
+	else
+		src = anon(size, 0);
+	memset(src, 0x77, size);
+	for (i = 0; i < iters; i++) {
+		double t0;
+
+		/* A MOVE leaves the range empty: commit it again, untimed. */
+		if (m == COWBUF_MOVE && i) {
+			munmap(src, size);
+			src = cowbuf_buffer(dev, size, NULL);
+		}
+		xread(ready[0], &tok, 1);
+		t0 = now();
+		switch (m) {
+		case COWBUF_MOVE:
+		case COWBUF_SHARE:
+			ret = cowbuf_send(ch, src, size, m == COWBUF_MOVE ?
+					  COWBUF_MODE_MOVE : COWBUF_MODE_SHARE);
+			if (ret)
+				die("send", ret);
+			break;
+		case MEMCPY_SHM:
+			memcpy(shm, src, size);
+			xwrite(data[1], &tok, 1);
+			break;
+		case PIPE:
+			xwrite(data[1], src, size);
+			break;
+		case VMSPLICE: {
+			size_t off = 0;
+
+			while (off < size) {
+				struct iovec iov = { src + off, size - off };
+				ssize_t n = vmsplice(data[1], &iov, 1, 0);
+
+				if (n < 0)
+					die("vmsplice", errno);
+				off += n;
+			}
+			break;
+		}
+		case PVM_WRITEV: {
+			struct iovec l = { src, size }, r = { region_dst_addr, size };
+
+			if (process_vm_writev(pid, &l, 1, &r, 1, 0) != (ssize_t)size)
+				die("process_vm_writev", errno);
+			xwrite(data[1], &tok, 1);
+			break;
+		}
+		default:
+			break;
+		}
+		xread(done[0], &tok, 1);
+		t[i] = sh->t_end - t0;
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("receiver", ECHILD);
+
+	qsort(t, iters, sizeof(double), cmp_double);
+	{
+		double median = t[iters / 2];
+
+		free(t);
+		munmap(src, size);
+		if (dst && m != COWBUF_MOVE && m != COWBUF_SHARE)
+			munmap(dst, size);
+		if (shm)
+			munmap(shm, size);
+		munmap(sh, page_size);
+		close(ready[0]);
+		close(ready[1]);
+		close(done[0]);
+		close(done[1]);
+		close(data[0]);
+		close(data[1]);
+		if (ch >= 0)
+			close(ch);
+		if (dev >= 0)
+			close(dev);
+		return median;
+	}
+}
+
+/* B reads a buffer it already has: the bound for any e2e hand-over. */
+static double read_only(size_t size, int iters)
+{
+	char *buf = anon(size, 0);
+	double *t = calloc(iters, sizeof(double)), median;
+	volatile uint64_t sink = 0;
+	int i;
+
+	if (!t)
+		die("calloc", ENOMEM);
+	memset(buf, 0x33, size);
+	for (i = 0; i < iters; i++) {
+		double t0 = now();
+
+		sink += read_all(buf, size);
+		t[i] = now() - t0;
+	}
+	qsort(t, iters, sizeof(double), cmp_double);
+	median = t[iters / 2];
+	free(t);
+	munmap(buf, size);
+	return median;
+}
+
+static void report(const char *method, const char *phase, size_t size, double secs)
+{
+	printf("BENCH\ttransfer\t%s\t%s\t%zu\t%.1f\t%.0f\n", method, phase, size,
+	       secs * 1e6, size / secs / (1 << 20));
+}
+
+int main(int argc, char **argv)
+{
+	static const size_t sizes[] = {
+		4 << 10, 64 << 10, 1 << 20, 2 << 20, 16 << 20, 64 << 20,
+	};
+	size_t budget = argc > 1 ? strtoull(argv[1], NULL, 0) << 20 : 256 << 20;
+	unsigned int s;
+	int m, e2e, iters;
+
+	page_size = sysconf(_SC_PAGESIZE);
+	printf("# cowbuf-bench: median of N hand-overs A -> B, microseconds (MiB/s)\n");
+	printf("# %-9s %-7s", "size", "phase");
+	for (m = 0; m < NR_METHODS; m++)
+		printf(" %22s", method_names[m]);
+	printf(" %22s\n", "read-only");
+	for (s = 0; s < ARRAY_SIZE(sizes); s++) {
+		size_t size = sizes[s];
+
+		iters = budget / size;
+		iters = iters < 5 ? 5 : iters > 200 ? 200 : iters;
+		for (e2e = 0; e2e < 2; e2e++) {
+			const char *phase = e2e ? "e2e" : "handoff";
+			double secs[NR_METHODS + 1];
+
+			for (m = 0; m < NR_METHODS; m++)
+				secs[m] = run(m, size, iters, e2e);
+			secs[NR_METHODS] = e2e ? read_only(size, iters) : 0;
+			printf("# %-9zu %-7s", size, phase);
+			for (m = 0; m <= NR_METHODS; m++) {
+				if (secs[m])
+					printf(" %12.1f (%7.0f)", secs[m] * 1e6,
+					       size / secs[m] / (1 << 20));
+				else
+					printf(" %22s", "-");
+			}
+			printf("\n");
+			for (m = 0; m < NR_METHODS; m++)
+				report(method_names[m], phase, size, secs[m]);
+			if (e2e)
+				report("read-only", phase, size, secs[NR_METHODS]);
+			fflush(stdout);
+		}
+	}
+	return 0;
+}

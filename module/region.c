@@ -31,6 +31,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/anon_inodes.h>
+#include <linux/delay.h>
 #include <linux/file.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
@@ -47,6 +48,9 @@
 
 /* Frames inserted into page tables per vm_insert_pages() call. */
 #define COWBUF_PREFAULT_BATCH	32
+
+/* How often SEND looks at a frame with extra references before EBUSY. */
+#define COWBUF_PIN_RETRIES	10
 
 static const struct vm_operations_struct cowbuf_region_vm_ops;
 
@@ -214,7 +218,13 @@ static vm_fault_t cowbuf_region_page_mkwrite(struct vm_fault *vmf)
 	struct page *page = vmf->page;
 	vm_fault_t ret;
 
-	down_read(&region->map_lock);
+	/*
+	 * The fault core holds a reference to @page here. Rather than sleep
+	 * with it while a SEND holds map_lock (which would make the frame look
+	 * pinned to that SEND), let the access fault again, without it.
+	 */
+	if (!down_read_trylock(&region->map_lock))
+		return VM_FAULT_NOPAGE;
 	lock_page(page);
 	if (xa_load(&region->slots, vmf->pgoff) != page) {
 		/* The slot changed since the frame was mapped: refault. */
@@ -512,7 +522,8 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 	unsigned long nr = msg->nr_pages, index, i, count = 0;
 	XA_STATE(xas, &region->slots, first);
 	struct page *page;
-	bool pinned = false;
+	int attempt;
+	bool pinned;
 
 	down_write(&region->map_lock);
 	xa_for_each_range(&region->slots, index, page, first, first + nr - 1) {
@@ -524,15 +535,22 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 	 * With every mapping of the range gone, a reference beyond the holders'
 	 * and the page tables' is a pin. Taking each page lock also waits for
 	 * faults that were still mapping the frame; the second unmap removes
-	 * what they mapped.
+	 * what they mapped. A fault on its way out may hold a reference for a
+	 * moment: look again a few times before calling a frame pinned.
 	 */
-	for (i = 0; i < nr && !pinned; i++) {
-		page = msg->frames[i];
-		if (!page)
-			continue;
-		lock_page(page);
-		pinned = cowbuf_frame_pinned(page);
-		unlock_page(page);
+	for (attempt = 0; attempt < COWBUF_PIN_RETRIES; attempt++) {
+		pinned = false;
+		for (i = 0; i < nr && !pinned; i++) {
+			page = msg->frames[i];
+			if (!page)
+				continue;
+			lock_page(page);
+			pinned = cowbuf_frame_pinned(page);
+			unlock_page(page);
+		}
+		if (!pinned)
+			break;
+		usleep_range(100, 200);
 	}
 	region_unmap(region, first, nr);
 	if (pinned) {

@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -650,6 +652,116 @@ TEST_F(xfer, channel_fdinfo_shows_queued_transfers)
 	buf[n] = 0;
 	EXPECT_NE(NULL, strstr(buf, "cowbuf-queued-messages:\t1\n")) TH_LOG("%s", buf);
 	EXPECT_NE(NULL, strstr(buf, "cowbuf-queued-pages:\t5\n")) TH_LOG("%s", buf);
+}
+
+struct writer {
+	pthread_t thread;
+	char *pages;		/* WRITER_PAGES pages of its own */
+	atomic_ulong done;	/* last value written to every page */
+	atomic_int *stop;
+};
+
+#define NR_WRITERS	3
+#define WRITER_PAGES	8
+
+/* Write 1, 2, 3, ... into the first word of each of the writer's pages. */
+static void *writer_loop(void *arg)
+{
+	struct writer *w = arg;
+	unsigned long k, p;
+
+	for (k = 1; !atomic_load(w->stop); k++) {
+		for (p = 0; p < WRITER_PAGES; p++)
+			*(volatile unsigned long *)(w->pages + p * PAGE) = k;
+		atomic_store(&w->done, k);
+	}
+	return NULL;
+}
+
+/*
+ * SEND and RECV while threads keep writing the sent range: what was
+ * received never changes afterwards (no writable frame is shared), no
+ * received value is newer than what was written when SEND returned, and
+ * every writer's last write is found (no write lost).
+ */
+static void race_writers(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(xfer) *self, uint32_t mode)
+{
+	size_t len = NR_WRITERS * WRITER_PAGES * PAGE;
+	struct writer w[NR_WRITERS];
+	unsigned long after_send[NR_WRITERS], snap[NR_WRITERS * WRITER_PAGES];
+	unsigned long seen[NR_WRITERS * WRITER_PAGES] = { 0 };
+	atomic_int stop = 0;
+	int i, t, p, round, ret = 0, failed = 0;
+
+	for (t = 0; t < NR_WRITERS; t++) {
+		w[t].pages = self->src + t * WRITER_PAGES * PAGE;
+		w[t].stop = &stop;
+		atomic_init(&w[t].done, 0);
+		ASSERT_EQ(0, pthread_create(&w[t].thread, NULL, writer_loop, &w[t]));
+	}
+	for (round = 0; round < 200 && !failed; round++) {
+		ret = cowbuf_send(self->ch, self->src, len, mode);
+		if (ret) {
+			failed = 1;
+			break;
+		}
+		for (t = 0; t < NR_WRITERS; t++)
+			after_send[t] = atomic_load(&w[t].done);
+		ret = cowbuf_recv(self->ch, self->dst, len, NULL, NULL);
+		if (ret) {
+			failed = 2;
+			break;
+		}
+		for (i = 0; i < NR_WRITERS * WRITER_PAGES; i++) {
+			t = i / WRITER_PAGES;
+			snap[i] = *(volatile unsigned long *)(self->dst + i * PAGE);
+			/* At most one write in flight past the last published. */
+			if (snap[i] > after_send[t] + 1)
+				failed = 3;
+			if (snap[i] > seen[i])
+				seen[i] = snap[i];
+		}
+		sched_yield();
+		for (i = 0; i < NR_WRITERS * WRITER_PAGES; i++)
+			if (snap[i] != *(volatile unsigned long *)(self->dst + i * PAGE))
+				failed = 4;
+	}
+	atomic_store(&stop, 1);
+	for (t = 0; t < NR_WRITERS; t++)
+		ASSERT_EQ(0, pthread_join(w[t].thread, NULL));
+	EXPECT_EQ(0, failed) TH_LOG("round %d: %s (ret %d)", round,
+				    failed == 1 ? "SEND failed" : failed == 2 ? "RECV failed" :
+				    failed == 3 ? "received a write made after SEND" :
+				    "received bytes changed after RECV", ret);
+	/*
+	 * Each writer's last value is in the sender's page or, moved before
+	 * the writer came back to that page, was received in some round (a
+	 * later round may have moved the emptied page over it since).
+	 */
+	for (t = 0; t < NR_WRITERS; t++) {
+		for (p = 0; p < WRITER_PAGES; p++) {
+			unsigned long done = atomic_load(&w[t].done);
+			unsigned long src = *(unsigned long *)(w[t].pages + p * PAGE);
+			unsigned long dst = seen[t * WRITER_PAGES + p];
+
+			if (mode == COWBUF_MODE_SHARE || src) {
+				EXPECT_EQ(done, src) TH_LOG("writer %d page %d", t, p);
+			} else {
+				EXPECT_EQ(done, dst) TH_LOG("writer %d page %d", t, p);
+			}
+		}
+	}
+}
+
+TEST_F(xfer, share_racing_writers_loses_no_write)
+{
+	race_writers(_metadata, self, COWBUF_MODE_SHARE);
+}
+
+TEST_F(xfer, move_racing_writers_loses_no_write)
+{
+	race_writers(_metadata, self, COWBUF_MODE_MOVE);
 }
 
 int main(int argc, char **argv)

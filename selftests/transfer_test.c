@@ -684,8 +684,8 @@ static void *writer_loop(void *arg)
  * received value is newer than what was written when SEND returned, and
  * every writer's last write is found (no write lost).
  */
-static void race_writers(struct __test_metadata *_metadata,
-			 FIXTURE_DATA(xfer) *self, uint32_t mode)
+static void race_writers(struct __test_metadata *_metadata, int ch, char *src_map,
+			 char *dst_map, uint32_t mode)
 {
 	size_t len = NR_WRITERS * WRITER_PAGES * PAGE;
 	struct writer w[NR_WRITERS];
@@ -695,27 +695,27 @@ static void race_writers(struct __test_metadata *_metadata,
 	int i, t, p, round, ret = 0, failed = 0;
 
 	for (t = 0; t < NR_WRITERS; t++) {
-		w[t].pages = self->src + t * WRITER_PAGES * PAGE;
+		w[t].pages = src_map + t * WRITER_PAGES * PAGE;
 		w[t].stop = &stop;
 		atomic_init(&w[t].done, 0);
 		ASSERT_EQ(0, pthread_create(&w[t].thread, NULL, writer_loop, &w[t]));
 	}
 	for (round = 0; round < 200 && !failed; round++) {
-		ret = cowbuf_send(self->ch, self->src, len, mode);
+		ret = cowbuf_send(ch, src_map, len, mode);
 		if (ret) {
 			failed = 1;
 			break;
 		}
 		for (t = 0; t < NR_WRITERS; t++)
 			after_send[t] = atomic_load(&w[t].done);
-		ret = cowbuf_recv(self->ch, self->dst, len, NULL, NULL);
+		ret = cowbuf_recv(ch, dst_map, len, NULL, NULL);
 		if (ret) {
 			failed = 2;
 			break;
 		}
 		for (i = 0; i < NR_WRITERS * WRITER_PAGES; i++) {
 			t = i / WRITER_PAGES;
-			snap[i] = *(volatile unsigned long *)(self->dst + i * PAGE);
+			snap[i] = *(volatile unsigned long *)(dst_map + i * PAGE);
 			/* At most one write in flight past the last published. */
 			if (snap[i] > after_send[t] + 1)
 				failed = 3;
@@ -724,7 +724,7 @@ static void race_writers(struct __test_metadata *_metadata,
 		}
 		sched_yield();
 		for (i = 0; i < NR_WRITERS * WRITER_PAGES; i++)
-			if (snap[i] != *(volatile unsigned long *)(self->dst + i * PAGE))
+			if (snap[i] != *(volatile unsigned long *)(dst_map + i * PAGE))
 				failed = 4;
 	}
 	atomic_store(&stop, 1);
@@ -745,23 +745,21 @@ static void race_writers(struct __test_metadata *_metadata,
 			unsigned long src = *(unsigned long *)(w[t].pages + p * PAGE);
 			unsigned long dst = seen[t * WRITER_PAGES + p];
 
-			if (mode == COWBUF_MODE_SHARE || src) {
-				EXPECT_EQ(done, src) TH_LOG("writer %d page %d", t, p);
-			} else {
-				EXPECT_EQ(done, dst) TH_LOG("writer %d page %d", t, p);
-			}
+			unsigned long got = mode == COWBUF_MODE_SHARE || src ? src : dst;
+
+			EXPECT_EQ(done, got) TH_LOG("writer %d page %d", t, p);
 		}
 	}
 }
 
 TEST_F(xfer, share_racing_writers_loses_no_write)
 {
-	race_writers(_metadata, self, COWBUF_MODE_SHARE);
+	race_writers(_metadata, self->ch, self->src, self->dst, COWBUF_MODE_SHARE);
 }
 
 TEST_F(xfer, move_racing_writers_loses_no_write)
 {
-	race_writers(_metadata, self, COWBUF_MODE_MOVE);
+	race_writers(_metadata, self->ch, self->src, self->dst, COWBUF_MODE_MOVE);
 }
 
 int main(int argc, char **argv)

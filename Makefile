@@ -5,7 +5,7 @@
 
 KDIR ?= $(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1)
 
-.PHONY: all module clean deps lint check demo lane-stock lane-debug
+.PHONY: all module clean deps lint check demo bench lane-stock lane-debug
 
 all: module
 
@@ -35,3 +35,10 @@ lane-stock lane-debug: deps
 
 demo: deps
 	tools/vm/run.sh stock demo
+
+# The benchmarks, in one stock-lane VM run: build/bench/report.md and plots.
+bench: deps
+	tools/vm/run.sh stock bench
+	mkdir -p build/bench
+	cp build/stock/results.log build/bench/results.log
+	tools/bench-report.sh build/bench/results.log build/bench stock

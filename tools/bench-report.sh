@@ -1,0 +1,159 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Turn the BENCH lines of a VM run's result channel into a report:
+#
+#   bench-report.sh RESULTS_LOG OUT_DIR LANE
+#
+# writes OUT_DIR/transfer.tsv, OUT_DIR/transfer-handoff.png,
+# OUT_DIR/transfer-e2e.png and OUT_DIR/report.md (tables, ratios, plots).
+set -euo pipefail
+
+log=$1
+out=$2
+lane=$3
+mkdir -p "$out"
+
+grep -P '^BENCH\ttransfer\t' "$log" | cut -f3- >"$out/transfer.tsv" || true
+[ -s "$out/transfer.tsv" ] || { echo "bench-report: no transfer figures in $log" >&2; exit 1; }
+
+methods="cowbuf-move cowbuf-share memcpy-shm pipe vmsplice pvm-writev"
+copies="memcpy-shm pipe vmsplice pvm-writev"
+
+# median_us for METHOD PHASE SIZE
+us() {
+	awk -F'\t' -v m="$1" -v p="$2" -v s="$3" \
+		'$1 == m && $2 == p && $3 == s { print $4 }' "$out/transfer.tsv"
+}
+
+# MiB/s for METHOD PHASE SIZE
+mibs() {
+	awk -F'\t' -v m="$1" -v p="$2" -v s="$3" \
+		'$1 == m && $2 == p && $3 == s { print $5 }' "$out/transfer.tsv"
+}
+
+lt() {
+	awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'
+}
+
+human() {
+	awk -v b="$1" 'BEGIN {
+		if (b >= 1048576) printf "%d MiB", b / 1048576;
+		else printf "%d KiB", b / 1024 }'
+}
+
+sizes=$(cut -f3 "$out/transfer.tsv" | sort -n | uniq)
+
+# One data file per phase for gnuplot: size, then MiB/s of each method.
+for phase in handoff e2e; do
+	cols="$methods"
+	[ "$phase" = e2e ] && cols="$cols read-only"
+	{
+		echo "# size $cols"
+		for s in $sizes; do
+			printf '%s' "$s"
+			for m in $cols; do
+				v=$(mibs "$m" "$phase" "$s")
+				printf ' %s' "${v:-NaN}"
+			done
+			echo
+		done
+	} >"$out/transfer-$phase.dat"
+done
+
+if command -v gnuplot >/dev/null; then
+	for phase in handoff e2e; do
+		cols="$methods"
+		[ "$phase" = e2e ] && cols="$cols read-only"
+		gnuplot <<EOF
+set terminal pngcairo size 900,560 noenhanced
+set output "$out/transfer-$phase.png"
+set title "cowbuf: $phase of a buffer, process A to process B ($lane lane, qemu TCG)"
+set xlabel "buffer size"
+set ylabel "MiB/s (higher is better)"
+set logscale xy
+set xtics ("4K" 4096, "64K" 65536, "1M" 1048576, "2M" 2097152, "16M" 16777216, "64M" 67108864)
+set key outside right
+set grid
+names = "$cols"
+plot for [i=1:words(names)] "$out/transfer-$phase.dat" using 1:i+1 \\
+	with linespoints lw 2 title word(names, i)
+EOF
+	done
+fi
+
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'
+}
+
+{
+	echo "# cowbuf benchmark report"
+	echo
+	echo "Measured by \`make bench\` in the **$lane lane** (Debian's stock kernel in qemu,"
+	echo "TCG, 2 vCPUs, 2 GiB) on $(date -u +%Y-%m-%d). Every figure is the median of"
+	echo "several hand-overs within one VM run; TCG inflates some costs (page-table"
+	echo "and TLB work, atomics) more than others (memcpy), so compare within this"
+	echo "run only."
+	echo
+	echo "## Zero-copy hand-over (cowbuf-bench)"
+	echo
+	echo "Process A hands a buffer to process B. *handoff*: until B has the bytes in"
+	echo "its address space (for cowbuf: mapped into B's page tables); *e2e*: until B"
+	echo "has also read every byte once; *read-only*: B reads a buffer it already"
+	echo "has, the bound no e2e hand-over can beat. Microseconds, lower is better."
+	echo
+	for phase in handoff e2e; do
+		cols="$methods"
+		[ "$phase" = e2e ] && cols="$cols read-only"
+		echo "### $phase"
+		echo
+		printf '| size |'
+		for m in $cols; do printf ' %s |' "$m"; done
+		echo
+		printf '|---|'
+		for m in $cols; do printf -- '---:|'; done
+		echo
+		for s in $sizes; do
+			printf '| %s |' "$(human "$s")"
+			for m in $cols; do printf ' %s |' "$(us "$m" "$phase" "$s")"; done
+			echo
+		done
+		echo
+	done
+	echo "### Ratios"
+	echo
+	printf '| size | best copying path (handoff) | cowbuf-move vs it |'
+	printf ' cowbuf-share vs it | cowbuf-move e2e / read-only |'
+	echo ' cowbuf-move e2e vs best copying e2e |'
+	echo "|---|---|---:|---:|---:|---:|"
+	for s in $sizes; do
+		best=
+		bestm=
+		beste=
+		for m in $copies; do
+			v=$(us "$m" handoff "$s")
+			if [ -z "$best" ] || lt "$v" "$best"; then
+				best=$v
+				bestm=$m
+			fi
+			v=$(us "$m" e2e "$s")
+			if [ -z "$beste" ] || lt "$v" "$beste"; then
+				beste=$v
+			fi
+		done
+		printf '| %s | %s (%s us) | %sx | %sx | %s | %sx |\n' \
+			"$(human "$s")" "$bestm" "$best" \
+			"$(ratio "$best" "$(us cowbuf-move handoff "$s")")" \
+			"$(ratio "$best" "$(us cowbuf-share handoff "$s")")" \
+			"$(ratio "$(us read-only e2e "$s")" "$(us cowbuf-move e2e "$s")")" \
+			"$(ratio "$beste" "$(us cowbuf-move e2e "$s")")"
+	done
+	echo
+	echo "\"vs it\" is the copying path's time divided by cowbuf's: above 1 cowbuf is"
+	echo "faster. \"e2e / read-only\" is the fraction of the read-only bound reached."
+	echo
+	echo "![handoff](transfer-handoff.png)"
+	echo
+	echo "![e2e](transfer-e2e.png)"
+} >"$out/report.md"
+echo "bench-report: wrote $out/report.md"

@@ -17,6 +17,12 @@
  *    unmap_mapping_range() and vm_insert_pages();
  * 6. cowbuf_channel.lock (a spinlock, innermost), cowbuf_user_lock.
  *
+ * The merge scanner (merge.c) takes cowbuf_merge_mutex before any region's
+ * map_lock, and between mm->mmap_lock and map_lock in the MERGE ioctl. It
+ * changes a slot under map_lock (read) plus the old frame's page lock, like a
+ * copy-on-write break, and is the only code that holds two page locks at
+ * once, the second taken with trylock_page().
+ *
  * A slot of a region changes only under map_lock (write), or under map_lock
  * (read) plus the page lock of the frame it held (copy-on-write break) or
  * fill_lock (empty slot filled). The fault core installs the page-table entry
@@ -39,6 +45,7 @@
 #include <linux/wait.h>
 #include <linux/xarray.h>
 
+struct kobject;
 struct seq_file;
 
 /* Tunables (params.c); read once per use, may change at run time. */
@@ -70,6 +77,7 @@ struct cowbuf_user {
 
 struct cowbuf_user *cowbuf_user_get(kuid_t uid);
 void cowbuf_user_put(struct cowbuf_user *user);
+extern struct kobject *cowbuf_kobj;
 int cowbuf_params_init(void);
 void cowbuf_params_exit(void);
 
@@ -82,10 +90,12 @@ void cowbuf_params_exit(void);
  */
 struct page *cowbuf_frame_alloc(void);
 unsigned long cowbuf_frame_sharers(struct page *page);
+unsigned long cowbuf_frame_sharers_racy(struct page *page);
+void cowbuf_frame_set_stable_locked(struct page *page, bool stable);
 void cowbuf_frame_share_locked(struct page *page);
 void cowbuf_frame_unshare_locked(struct page *page);
 void cowbuf_frame_release(struct page *page);
-bool cowbuf_frame_pinned(struct page *page);
+bool cowbuf_frame_pinned(struct page *page, int extra);
 void cowbuf_frame_lock_barrier(struct page *page);
 
 /**
@@ -98,6 +108,18 @@ void cowbuf_frame_lock_barrier(struct page *page);
  * @nr_pages: the region's size in pages (invariant)
  * @committed: slots holding a frame
  * @user: the owner, charged for committed slots (invariant)
+ * @merge_node: link in the scanner's list of mergeable regions
+ *	(protected by cowbuf_merge_mutex)
+ * @merge_ranges: the page ranges that may merge, sorted and disjoint
+ *	(protected by cowbuf_merge_mutex)
+ * @hashes: page offset -> hash of the frame when last scanned
+ *	(xa_mk_value(); written by the scanner only)
+ * @zero_pages: all-zero pages the scanner released from this region
+ * @cow_breaks: copy-on-write breaks in this region
+ *
+ * A slot carries COWBUF_SLOT_DIRTY from the moment its frame may have been
+ * written (commit, placement, write fault) until the scanner write-protects
+ * and hashes it.
  */
 struct cowbuf_region {
 	struct address_space mapping;
@@ -107,17 +129,41 @@ struct cowbuf_region {
 	pgoff_t nr_pages;
 	atomic_long_t committed;
 	struct cowbuf_user *user;
+	struct list_head merge_node;
+	struct list_head merge_ranges;
+	struct xarray hashes;
+	atomic_long_t zero_pages;
+	atomic_long_t cow_breaks;
 };
+
+#define COWBUF_SLOT_DIRTY	XA_MARK_1
 
 struct cowbuf_msg;
 
-struct file *cowbuf_region_create(u64 size);
+struct file *cowbuf_region_create(u64 size, bool mergeable);
 struct vm_area_struct *cowbuf_region_vma(struct mm_struct *mm, u64 addr, u64 len,
 					 pgoff_t *first);
 int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 		       struct cowbuf_msg *msg);
 int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 			pgoff_t first, struct cowbuf_msg *msg);
+void cowbuf_region_unmap(struct cowbuf_region *region, pgoff_t first,
+			 unsigned long nr);
+void cowbuf_region_drop_frames(struct cowbuf_region *region, pgoff_t first,
+			       unsigned long nr, struct page **frames,
+			       unsigned long nr_frames);
+void cowbuf_region_uncharge(struct cowbuf_region *region, unsigned long nr);
+
+/* merge.c */
+extern atomic_long_t cowbuf_nr_cow_breaks;
+int cowbuf_merge_init(struct kobject *kobj);
+void cowbuf_merge_exit(struct kobject *kobj);
+int cowbuf_merge_region_init(struct cowbuf_region *region, bool mergeable);
+void cowbuf_merge_region_release(struct cowbuf_region *region);
+long cowbuf_merge_ioctl(struct cowbuf_region *region, struct vm_area_struct *vma,
+			pgoff_t first, unsigned long nr, u32 flags);
+long cowbuf_merge_info(struct cowbuf_region *region, void __user *uarg);
+void cowbuf_merge_show_fdinfo(struct seq_file *m, struct cowbuf_region *region);
 
 /**
  * struct cowbuf_msg - one SEND: the frames of a range, in order

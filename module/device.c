@@ -89,12 +89,14 @@ static long cowbuf_ioctl_region_create(void __user *uarg)
 
 	if (copy_from_user(&args, uarg, sizeof(args)))
 		return -EFAULT;
-	if (args.flags & ~COWBUF_FD_CLOEXEC)
+	if (args.flags & ~(COWBUF_FD_CLOEXEC | COWBUF_REGION_MERGEABLE))
 		return -EINVAL;
 	if (!args.size || !PAGE_ALIGNED(args.size) ||
 	    args.size > COWBUF_REGION_MAX_SIZE)
 		return -EINVAL;
-	return cowbuf_install_fd(cowbuf_region_create(args.size), args.flags,
+	return cowbuf_install_fd(cowbuf_region_create(args.size,
+						      args.flags & COWBUF_REGION_MERGEABLE),
+				 args.flags,
 				 uarg, &args, sizeof(args), &args.fd);
 }
 
@@ -158,17 +160,23 @@ static int __init cowbuf_init(void)
 	BUILD_BUG_ON(sizeof(struct cowbuf_send) != 24);
 	BUILD_BUG_ON(sizeof(struct cowbuf_recv) != 24);
 	BUILD_BUG_ON(sizeof(struct cowbuf_channel_info) != 24);
+	BUILD_BUG_ON(sizeof(struct cowbuf_merge_info) != 40);
 
 	ret = cowbuf_params_init();
 	if (ret)
 		return ret;
+	ret = cowbuf_merge_init(cowbuf_kobj);
+	if (ret)
+		goto err_params_exit;
 	ret = misc_register(&cowbuf_misc);
 	if (ret) {
 		pr_err("cannot register /dev/cowbuf: %d\n", ret);
-		goto err_params_exit;
+		goto err_merge_exit;
 	}
 	return 0;
 
+err_merge_exit:
+	cowbuf_merge_exit(cowbuf_kobj);
 err_params_exit:
 	cowbuf_params_exit();
 	return ret;
@@ -177,6 +185,7 @@ err_params_exit:
 static void __exit cowbuf_exit(void)
 {
 	misc_deregister(&cowbuf_misc);
+	cowbuf_merge_exit(cowbuf_kobj);
 	cowbuf_params_exit();
 }
 

@@ -25,6 +25,13 @@
 
 #include "cowbuf.h"
 
+/*
+ * page->private: the share count, and this flag while the merge scanner's
+ * stable table holds a reference to the frame.
+ */
+#define COWBUF_FRAME_STABLE	BIT(BITS_PER_LONG - 2)
+#define COWBUF_FRAME_SHARERS	(COWBUF_FRAME_STABLE - 1)
+
 #define COWBUF_FRAME_GFP \
 	(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
@@ -57,7 +64,32 @@ struct page *cowbuf_frame_alloc(void)
 unsigned long cowbuf_frame_sharers(struct page *page)
 {
 	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
-	return page_private(page);
+	return page_private(page) & COWBUF_FRAME_SHARERS;
+}
+
+/**
+ * cowbuf_frame_sharers_racy() - a snapshot of the share count, for counters
+ * @page: the frame, not locked
+ *
+ * Return: the share count at some recent moment.
+ */
+unsigned long cowbuf_frame_sharers_racy(struct page *page)
+{
+	return READ_ONCE(page->private) & COWBUF_FRAME_SHARERS;
+}
+
+/**
+ * cowbuf_frame_set_stable_locked() - note the stable table's reference
+ * @page: the frame, locked by the caller
+ * @stable: whether the table holds a reference from now on
+ */
+void cowbuf_frame_set_stable_locked(struct page *page, bool stable)
+{
+	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
+	if (stable)
+		set_page_private(page, page_private(page) | COWBUF_FRAME_STABLE);
+	else
+		set_page_private(page, page_private(page) & ~COWBUF_FRAME_STABLE);
 }
 
 /**
@@ -82,11 +114,11 @@ void cowbuf_frame_share_locked(struct page *page)
  */
 void cowbuf_frame_unshare_locked(struct page *page)
 {
-	unsigned long sharers = page_private(page);
+	unsigned long sharers = page_private(page) & COWBUF_FRAME_SHARERS;
 
 	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
 	VM_WARN_ON_ONCE_PAGE(!sharers, page);
-	set_page_private(page, sharers - 1);
+	set_page_private(page, page_private(page) - 1);
 	if (sharers == 1)
 		atomic_long_dec(&cowbuf_nr_frames);
 }
@@ -106,17 +138,23 @@ void cowbuf_frame_release(struct page *page)
 /**
  * cowbuf_frame_pinned() - whether a frame has references cowbuf cannot see
  * @page: the frame, locked by the caller
+ * @extra: references the caller itself holds
  *
- * Every holder owns a reference and every page-table entry mapping the
- * frame owns one; anything beyond that is somebody else's (GUP, a pipe, a
- * fault in flight).
+ * Every holder owns a reference, every page-table entry mapping the frame
+ * owns one, and so does the merge scanner's stable table if the frame is in
+ * it; anything beyond that is somebody else's (GUP, a pipe, a fault in
+ * flight).
  *
  * Return: true if the frame has such references.
  */
-bool cowbuf_frame_pinned(struct page *page)
+bool cowbuf_frame_pinned(struct page *page, int extra)
 {
+	unsigned long refs = page_private(page) & COWBUF_FRAME_SHARERS;
+
 	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
-	return page_count(page) != page_private(page) + page_mapcount(page);
+	if (page_private(page) & COWBUF_FRAME_STABLE)
+		refs++;
+	return page_count(page) != refs + page_mapcount(page) + extra;
 }
 
 /**

@@ -127,7 +127,8 @@ void cowbuf_user_put(struct cowbuf_user *user)
 	kref_put_lock(&user->ref, cowbuf_user_free, &cowbuf_user_lock);
 }
 
-static struct kobject *cowbuf_kobj;
+/* /sys/kernel/mm/cowbuf */
+struct kobject *cowbuf_kobj;
 
 #define COWBUF_COUNTER_ATTR(_name, _counter)				\
 static ssize_t _name##_show(struct kobject *kobj,			\

@@ -45,6 +45,7 @@
 #include <linux/cowbuf.h>
 
 #include "cowbuf.h"
+#include "trace.h"
 
 /* Frames inserted into page tables per vm_insert_pages() call. */
 #define COWBUF_PREFAULT_BATCH	32
@@ -59,8 +60,13 @@ static loff_t pgoff_to_bytes(pgoff_t pgoff)
 	return (loff_t)pgoff << PAGE_SHIFT;
 }
 
-/* Remove every page-table entry mapping [first, first + nr) of the region. */
-static void region_unmap(struct cowbuf_region *region, pgoff_t first,
+/**
+ * cowbuf_region_unmap() - remove every mapping of a range of a region
+ * @region: the region
+ * @first: first page offset
+ * @nr: number of pages
+ */
+void cowbuf_region_unmap(struct cowbuf_region *region, pgoff_t first,
 			 unsigned long nr)
 {
 	unmap_mapping_range(&region->mapping, pgoff_to_bytes(first),
@@ -90,7 +96,12 @@ err_uncharge_region:
 	return -ENOMEM;
 }
 
-static void region_uncharge(struct cowbuf_region *region, unsigned long nr)
+/**
+ * cowbuf_region_uncharge() - return committed slots to the caps
+ * @region: the region
+ * @nr: number of slots emptied
+ */
+void cowbuf_region_uncharge(struct cowbuf_region *region, unsigned long nr)
 {
 	atomic_long_sub(nr, &region->committed);
 	atomic_long_sub(nr, &region->user->pages);
@@ -119,16 +130,17 @@ static vm_fault_t region_fill_slot(struct cowbuf_region *region, pgoff_t pgoff)
 		cowbuf_frame_release(page);
 		if (xa_is_err(old))
 			goto err_uncharge;
-		region_uncharge(region, 1);
+		cowbuf_region_uncharge(region, 1);
 		return 0;
 	}
+	xa_set_mark(&region->slots, pgoff, COWBUF_SLOT_DIRTY);
 	/* Zero-page entries for this slot would now hide the frame. */
-	region_unmap(region, pgoff, 1);
+	cowbuf_region_unmap(region, pgoff, 1);
 	mutex_unlock(&region->fill_lock);
 	return 0;
 
 err_uncharge:
-	region_uncharge(region, 1);
+	cowbuf_region_uncharge(region, 1);
 	return VM_FAULT_SIGBUS;
 }
 
@@ -147,6 +159,24 @@ static vm_fault_t region_map_zero(struct cowbuf_region *region,
 	return ret;
 }
 
+/*
+ * The frame in slot @pgoff with a reference taken, or NULL. Under map_lock
+ * (read) a copy-on-write break or the merge scanner may replace the slot's
+ * frame and drop the slot's reference at any time; xa_lock, which every
+ * slot change takes, keeps that reference until ours is taken.
+ */
+static struct page *region_get_frame(struct cowbuf_region *region, pgoff_t pgoff)
+{
+	struct page *page;
+
+	xa_lock(&region->slots);
+	page = xa_load(&region->slots, pgoff);
+	if (page)
+		get_page(page);
+	xa_unlock(&region->slots);
+	return page;
+}
+
 static vm_fault_t cowbuf_region_fault(struct vm_fault *vmf)
 {
 	struct cowbuf_region *region = vmf->vma->vm_private_data;
@@ -158,9 +188,8 @@ static vm_fault_t cowbuf_region_fault(struct vm_fault *vmf)
 
 	down_read(&region->map_lock);
 	for (;;) {
-		page = xa_load(&region->slots, vmf->pgoff);
+		page = region_get_frame(region, vmf->pgoff);
 		if (page) {
-			get_page(page);
 			lock_page(page);
 			/* A copy-on-write break may have replaced it. */
 			if (likely(xa_load(&region->slots, vmf->pgoff) == page))
@@ -205,10 +234,14 @@ static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t pgoff,
 	/* Replacing a present entry never allocates. */
 	old = xa_store(&region->slots, pgoff, copy, GFP_NOWAIT);
 	WARN_ON_ONCE(old != page);
+	xa_set_mark(&region->slots, pgoff, COWBUF_SLOT_DIRTY);
 	cowbuf_frame_unshare_locked(page);
 	unlock_page(page);
-	region_unmap(region, pgoff, 1);
+	cowbuf_region_unmap(region, pgoff, 1);
 	put_page(page);		/* the slot's reference */
+	atomic_long_inc(&region->cow_breaks);
+	atomic_long_inc(&cowbuf_nr_cow_breaks);
+	trace_cowbuf_cow_break(region, pgoff);
 	return VM_FAULT_NOPAGE;
 }
 
@@ -231,6 +264,9 @@ static vm_fault_t cowbuf_region_page_mkwrite(struct vm_fault *vmf)
 		unlock_page(page);
 		ret = VM_FAULT_NOPAGE;
 	} else if (cowbuf_frame_sharers(page) == 1) {
+		/* Written from now on: the merge scanner must look again. */
+		if (!xa_get_mark(&region->slots, vmf->pgoff, COWBUF_SLOT_DIRTY))
+			xa_set_mark(&region->slots, vmf->pgoff, COWBUF_SLOT_DIRTY);
 		ret = VM_FAULT_LOCKED;
 	} else {
 		ret = region_break_cow(region, vmf->pgoff, page);
@@ -359,12 +395,19 @@ static void region_prefault(struct cowbuf_region *region,
 	}
 }
 
-/*
- * The caller took the frames in @frames (NULL entries are skipped) out of
- * slots within [first, first + nr): wait for faults still mapping them,
- * remove every mapping of the range, then release them.
+/**
+ * cowbuf_region_drop_frames() - release frames taken out of a range
+ * @region: the region
+ * @first: first page offset of the range
+ * @nr: pages in the range
+ * @frames: the frames the caller took out of slots of the range; NULL
+ *	entries are skipped, the others are released and set to NULL
+ * @nr_frames: entries in @frames
+ *
+ * Waits for faults still mapping the frames, removes every mapping of the
+ * range, then releases the frames.
  */
-static void region_drop_frames(struct cowbuf_region *region, pgoff_t first,
+void cowbuf_region_drop_frames(struct cowbuf_region *region, pgoff_t first,
 			       unsigned long nr, struct page **frames,
 			       unsigned long nr_frames)
 {
@@ -373,7 +416,7 @@ static void region_drop_frames(struct cowbuf_region *region, pgoff_t first,
 	for (i = 0; i < nr_frames; i++)
 		if (frames[i])
 			cowbuf_frame_lock_barrier(frames[i]);
-	region_unmap(region, first, nr);
+	cowbuf_region_unmap(region, first, nr);
 	for (i = 0; i < nr_frames; i++) {
 		if (frames[i]) {
 			cowbuf_frame_release(frames[i]);
@@ -450,9 +493,10 @@ static int region_commit(struct cowbuf_region *region, struct vm_area_struct *vm
 		page = list_first_entry(&frames, struct page, lru);
 		list_del_init(&page->lru);
 		xa_store(&region->slots, first + i, page, GFP_NOWAIT);
+		xa_set_mark(&region->slots, first + i, COWBUF_SLOT_DIRTY);
 	}
 	/* Zero-page entries of the range would hide the new frames. */
-	region_unmap(region, first, nr);
+	cowbuf_region_unmap(region, first, nr);
 	region_prefault(region, vma, addr, first, nr);
 	up_write(&region->map_lock);
 	return 0;
@@ -462,7 +506,7 @@ err_free_frames:
 		list_del_init(&page->lru);
 		cowbuf_frame_release(page);
 	}
-	region_uncharge(region, nr_new);
+	cowbuf_region_uncharge(region, nr_new);
 out_unlock:
 	up_write(&region->map_lock);
 	return ret;
@@ -484,18 +528,18 @@ static int region_decommit(struct cowbuf_region *region, pgoff_t first,
 		xa_erase(&region->slots, index);
 		batch[n++] = page;
 		if (n == COWBUF_PREFAULT_BATCH) {
-			region_drop_frames(region, batch_first,
-					   index - batch_first + 1, batch, n);
+			cowbuf_region_drop_frames(region, batch_first,
+						  index - batch_first + 1, batch, n);
 			dropped += n;
 			n = 0;
 		}
 	}
 	if (n) {
-		region_drop_frames(region, batch_first,
-				   first + nr - batch_first, batch, n);
+		cowbuf_region_drop_frames(region, batch_first,
+					  first + nr - batch_first, batch, n);
 		dropped += n;
 	}
-	region_uncharge(region, dropped);
+	cowbuf_region_uncharge(region, dropped);
 	/* Zero-page entries stay valid: the slots read as zero again. */
 	up_write(&region->map_lock);
 	return 0;
@@ -530,7 +574,7 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 		msg->frames[index - first] = page;
 		count++;
 	}
-	region_unmap(region, first, nr);
+	cowbuf_region_unmap(region, first, nr);
 	/*
 	 * With every mapping of the range gone, a reference beyond the holders'
 	 * and the page tables' is a pin. Taking each page lock also waits for
@@ -545,14 +589,14 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 			if (!page)
 				continue;
 			lock_page(page);
-			pinned = cowbuf_frame_pinned(page);
+			pinned = cowbuf_frame_pinned(page, 0);
 			unlock_page(page);
 		}
 		if (!pinned)
 			break;
 		usleep_range(100, 200);
 	}
-	region_unmap(region, first, nr);
+	cowbuf_region_unmap(region, first, nr);
 	if (pinned) {
 		memset(msg->frames, 0, nr * sizeof(msg->frames[0]));
 		up_write(&region->map_lock);
@@ -564,7 +608,7 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 		xas_for_each(&xas, page, first + nr - 1)
 			xas_store(&xas, NULL);
 		xas_unlock(&xas);
-		region_uncharge(region, count);
+		cowbuf_region_uncharge(region, count);
 	} else {
 		for (i = 0; i < nr; i++) {
 			page = msg->frames[i];
@@ -629,6 +673,7 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 			old[i] = xas_store(&xas, msg->frames[i]);
 			if (xas_error(&xas))
 				break;
+			xas_set_mark(&xas, COWBUF_SLOT_DIRTY);
 		}
 		xas_unlock(&xas);
 	} while (xas_nomem(&xas, GFP_KERNEL_ACCOUNT));
@@ -644,7 +689,7 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 		}
 		xas_unlock(&xas);
 		if (delta > 0)
-			region_uncharge(region, delta);
+			cowbuf_region_uncharge(region, delta);
 		goto out_unlock;
 	}
 	/* Slots facing a hole of the message become empty: never fails. */
@@ -657,9 +702,9 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 	}
 	xas_unlock(&xas);
 
-	region_drop_frames(region, first, nr, old, nr);
+	cowbuf_region_drop_frames(region, first, nr, old, nr);
 	if (delta < 0)
-		region_uncharge(region, -delta);
+		cowbuf_region_uncharge(region, -delta);
 	region_map_runs(vma, addr, msg->frames, nr);
 	/* The slots own the frames now. */
 	memset(msg->frames, 0, nr * sizeof(msg->frames[0]));
@@ -696,8 +741,15 @@ static long region_ioctl_range(struct cowbuf_region *region, unsigned int cmd,
 
 	if (copy_from_user(&range, uarg, sizeof(range)))
 		return -EFAULT;
-	if (range.flags || range.pad)
+	if (range.pad)
 		return -EINVAL;
+	if (cmd == COWBUF_IOC_MERGE) {
+		if (range.flags != COWBUF_MERGE_ENABLE &&
+		    range.flags != COWBUF_MERGE_DISABLE)
+			return -EINVAL;
+	} else if (range.flags) {
+		return -EINVAL;
+	}
 	if (mmap_read_lock_killable(mm))
 		return -EINTR;
 	vma = cowbuf_region_vma(mm, range.addr, range.length, &first);
@@ -708,8 +760,11 @@ static long region_ioctl_range(struct cowbuf_region *region, unsigned int cmd,
 	if (cmd == COWBUF_IOC_COMMIT)
 		ret = region_commit(region, vma, range.addr, first,
 				    range.length >> PAGE_SHIFT);
-	else
+	else if (cmd == COWBUF_IOC_DECOMMIT)
 		ret = region_decommit(region, first, range.length >> PAGE_SHIFT);
+	else
+		ret = cowbuf_merge_ioctl(region, vma, first,
+					 range.length >> PAGE_SHIFT, range.flags);
 out_unlock:
 	mmap_read_unlock(mm);
 	return ret;
@@ -728,7 +783,10 @@ static long cowbuf_region_ioctl(struct file *file, unsigned int cmd,
 		return region_ioctl_info(region, uarg);
 	case COWBUF_IOC_COMMIT:
 	case COWBUF_IOC_DECOMMIT:
+	case COWBUF_IOC_MERGE:
 		return region_ioctl_range(region, cmd, uarg);
+	case COWBUF_IOC_MERGE_INFO:
+		return cowbuf_merge_info(region, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -742,6 +800,7 @@ static void cowbuf_region_show_fdinfo(struct seq_file *m, struct file *file)
 		   (unsigned long long)pgoff_to_bytes(region->nr_pages));
 	seq_printf(m, "cowbuf-committed-pages:\t%ld\n",
 		   atomic_long_read(&region->committed));
+	cowbuf_merge_show_fdinfo(m, region);
 }
 
 /* The last reference is gone: no mapping, no ioctl, no fault remains. */
@@ -751,13 +810,14 @@ static int cowbuf_region_release(struct inode *inode, struct file *file)
 	unsigned long index, count = 0;
 	struct page *page;
 
+	cowbuf_merge_region_release(region);
 	xa_for_each(&region->slots, index, page) {
 		cowbuf_frame_release(page);
 		if (!(++count % 256))
 			cond_resched();
 	}
 	xa_destroy(&region->slots);
-	region_uncharge(region, count);
+	cowbuf_region_uncharge(region, count);
 	cowbuf_user_put(region->user);
 	kfree(region);
 	atomic_long_dec(&cowbuf_nr_regions);
@@ -777,13 +837,14 @@ static const struct file_operations cowbuf_region_fops = {
 /**
  * cowbuf_region_create() - reserve a region
  * @size: bytes, validated by the caller
+ * @mergeable: whether the merge scanner may merge all of it
  *
  * The region is owned by the calling user, who is charged for what it
  * commits. Nothing is allocated for its pages.
  *
  * Return: the region's new file, or an ERR_PTR().
  */
-struct file *cowbuf_region_create(u64 size)
+struct file *cowbuf_region_create(u64 size, bool mergeable)
 {
 	struct cowbuf_region *region;
 	struct file *file;
@@ -800,10 +861,13 @@ struct file *cowbuf_region_create(u64 size)
 	xa_init(&region->slots);
 	region->nr_pages = size >> PAGE_SHIFT;
 	atomic_long_set(&region->committed, 0);
+	if (cowbuf_merge_region_init(region, mergeable))
+		goto err_put_user;
 
 	file = anon_inode_getfile("[cowbuf-region]", &cowbuf_region_fops,
 				  region, O_RDWR);
 	if (IS_ERR(file)) {
+		cowbuf_merge_region_release(region);
 		cowbuf_user_put(region->user);
 		kfree(region);
 		return file;
@@ -819,6 +883,8 @@ struct file *cowbuf_region_create(u64 size)
 	atomic_long_inc(&cowbuf_nr_regions);
 	return file;
 
+err_put_user:
+	cowbuf_user_put(region->user);
 err_free_region:
 	kfree(region);
 	return ERR_PTR(-ENOMEM);

@@ -45,9 +45,11 @@ mapfile -t sources < <(cd "$top" && git ls-files --cached --others --exclude-sta
 	'*.c' '*.h' '*.sh' 'Kbuild' '*/Kbuild' 'Makefile' '*/Makefile' 'tools/vm/init' |
 	sort -u)
 kernel=()
+trace=()
 user=()
 for f in "${sources[@]}"; do
 	case "$f" in
+	module/trace.h) trace+=("$f") ;;
 	module/* | uapi/* | Kbuild) kernel+=("$f") ;;
 	*) user+=("$f") ;;
 	esac
@@ -58,6 +60,8 @@ checkpatch() {
 }
 {
 	checkpatch -f "${kernel[@]}"
+	# TRACE_EVENT() layout is what every kernel trace header looks like.
+	checkpatch --ignore OPEN_ENDED_LINE,PARENTHESIS_ALIGNMENT -f "${trace[@]}"
 	checkpatch --ignore PREFER_KERNEL_TYPES,VOLATILE -f "${user[@]}"
 } >"$out/checkpatch.log" 2>&1
 report "checkpatch --strict (${#sources[@]} files)" "$out/checkpatch.log"

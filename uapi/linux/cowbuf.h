@@ -54,6 +54,9 @@ struct cowbuf_version {
 #define COWBUF_FD_CLOEXEC	0x1U	/* O_CLOEXEC */
 #define COWBUF_FD_NONBLOCK	0x2U	/* O_NONBLOCK; channels only */
 
+/* Region creation: the merge scanner may merge all of the region. */
+#define COWBUF_REGION_MERGEABLE	0x100U
+
 /* The largest region, in bytes. */
 #define COWBUF_REGION_MAX_SIZE	0x10000000000ULL	/* 1 TiB */
 
@@ -61,7 +64,7 @@ struct cowbuf_version {
  * struct cowbuf_region_create - COWBUF_IOC_REGION_CREATE argument (/dev/cowbuf)
  * @size: (in) size in bytes, a nonzero multiple of the page size, at most
  *	COWBUF_REGION_MAX_SIZE. Only reserved: no page is allocated.
- * @flags: (in) COWBUF_FD_CLOEXEC or zero
+ * @flags: (in) COWBUF_FD_CLOEXEC, COWBUF_REGION_MERGEABLE, or zero
  * @fd: (out) the new region's file descriptor
  */
 struct cowbuf_region_create {
@@ -98,17 +101,42 @@ struct cowbuf_region_info {
  * struct cowbuf_range - COWBUF_IOC_COMMIT and COWBUF_IOC_DECOMMIT argument
  * @addr: (in) start of the range in the caller's mapping of this region
  * @length: (in) length of the range in bytes, nonzero
- * @flags: (in) must be zero
+ * @flags: (in) see below
  * @pad: (in) must be zero
  *
  * The range must lie within one mapping of the region the ioctl is issued on.
  * COMMIT allocates every uncommitted page of the range (zero-filled) and maps
  * the whole range into the caller's page tables, as MADV_POPULATE_WRITE
  * would; DECOMMIT frees the range's pages, which then read as zero again.
+ * For COMMIT and DECOMMIT @flags must be zero; COWBUF_IOC_MERGE takes
+ * COWBUF_MERGE_ENABLE or COWBUF_MERGE_DISABLE.
  */
 struct cowbuf_range {
 	__u64 addr;
 	__u64 length;
+	__u32 flags;
+	__u32 pad;
+};
+
+/* COWBUF_IOC_MERGE flags (struct cowbuf_range.flags): exactly one. */
+#define COWBUF_MERGE_ENABLE	0x1U	/* like MADV_MERGEABLE */
+#define COWBUF_MERGE_DISABLE	0x2U	/* like MADV_UNMERGEABLE: unmerges */
+
+/**
+ * struct cowbuf_merge_info - COWBUF_IOC_MERGE_INFO argument (region fd)
+ * @mergeable_pages: (out) pages of the region the scanner may merge
+ * @shared_pages: (out) committed pages whose frame is shared (merged, or
+ *	shared by COWBUF_MODE_SHARE)
+ * @zero_pages: (out) all-zero pages the scanner released (they read as zero)
+ * @cow_breaks: (out) copy-on-write breaks in this region
+ * @flags: (in) must be zero
+ * @pad: (in) must be zero
+ */
+struct cowbuf_merge_info {
+	__u64 mergeable_pages;
+	__u64 shared_pages;
+	__u64 zero_pages;
+	__u64 cow_breaks;
 	__u32 flags;
 	__u32 pad;
 };
@@ -179,5 +207,7 @@ struct cowbuf_channel_info {
 #define COWBUF_IOC_SEND		   _IOW(COWBUF_IOCTL_MAGIC, 0x06, struct cowbuf_send)
 #define COWBUF_IOC_RECV		   _IOWR(COWBUF_IOCTL_MAGIC, 0x07, struct cowbuf_recv)
 #define COWBUF_IOC_CHANNEL_INFO	   _IOWR(COWBUF_IOCTL_MAGIC, 0x08, struct cowbuf_channel_info)
+#define COWBUF_IOC_MERGE	   _IOW(COWBUF_IOCTL_MAGIC, 0x09, struct cowbuf_range)
+#define COWBUF_IOC_MERGE_INFO	   _IOWR(COWBUF_IOCTL_MAGIC, 0x0a, struct cowbuf_merge_info)
 
 #endif /* _UAPI_LINUX_COWBUF_H */

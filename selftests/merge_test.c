@@ -1,0 +1,630 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cowbuf selftests: same-page merging - duplicates and zero pages, counters,
+ * copy-on-write breaks, run=2 and range unmerge, the volatile filter, the
+ * sharing cap, trust domains, knobs, races with writers, and transfers of
+ * merged pages. Needs root (the knobs).
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include "cowbuf_util.h"
+
+#include "../kselftest_harness.h"
+
+#define NR_PAGES	64
+#define KNOBS		"/sys/kernel/mm/cowbuf/"
+
+static long knob_get(const char *name)
+{
+	return cowbuf_counter(name);
+}
+
+static int knob_set(const char *name, long val)
+{
+	char path[128];
+	FILE *f;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), KNOBS "%s", name);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	if (fprintf(f, "%ld\n", val) < 0)
+		ret = -EIO;
+	if (fclose(f))
+		ret = -errno;
+	return ret;
+}
+
+static int knob_write(const char *name, const char *val)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), KNOBS "%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/* Wait until @n more full scans completed; false on a 20 s timeout. */
+static bool wait_full_scans(long n)
+{
+	long target = knob_get("full_scans") + n;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		if (knob_get("full_scans") >= target)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void fill_page(char *p, uint64_t seed)
+{
+	pattern_fill(p, PAGE, seed);
+}
+
+static int merge_info(int fd, struct cowbuf_merge_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	return ioctl(fd, COWBUF_IOC_MERGE_INFO, info) ? -errno : 0;
+}
+
+static long shared_pages(int fd)
+{
+	struct cowbuf_merge_info info;
+
+	return merge_info(fd, &info) ? -1 : (long)info.shared_pages;
+}
+
+static int merge_range(int fd, void *addr, size_t len, uint32_t flags)
+{
+	struct cowbuf_range r = { .addr = (uintptr_t)addr, .length = len, .flags = flags };
+
+	return ioctl(fd, COWBUF_IOC_MERGE, &r) ? -errno : 0;
+}
+
+FIXTURE(merge) {
+	int dev;
+	int fd;
+	char *map;
+	size_t size;
+	long frames_before;
+	long saved[5];
+};
+
+static const char *const knob_names[5] = {
+	"run", "pages_to_scan", "sleep_millisecs", "max_page_sharing", "merge_across_users",
+};
+
+FIXTURE_SETUP(merge)
+{
+	int i;
+
+	for (i = 0; i < 5; i++)
+		self->saved[i] = knob_get(knob_names[i]);
+	ASSERT_EQ(0, knob_set("run", 0));
+	ASSERT_EQ(0, knob_set("pages_to_scan", 1000));
+	ASSERT_EQ(0, knob_set("sleep_millisecs", 0));
+	self->frames_before = cowbuf_counter("frames");
+	self->dev = cowbuf_open();
+	ASSERT_GE(self->dev, 0);
+	self->size = NR_PAGES * PAGE;
+	self->fd = cowbuf_region_create(self->dev, self->size, COWBUF_REGION_MERGEABLE);
+	ASSERT_GE(self->fd, 0);
+	ASSERT_EQ(0, cowbuf_map(self->fd, self->size, 0, PROT_READ | PROT_WRITE,
+				(void **)&self->map));
+}
+
+FIXTURE_TEARDOWN(merge)
+{
+	int i;
+
+	knob_set("run", 0);
+	munmap(self->map, self->size);
+	close(self->fd);
+	close(self->dev);
+	for (i = 4; i >= 0; i--)
+		knob_set(knob_names[i], self->saved[i]);
+	EXPECT_EQ(self->frames_before, cowbuf_counter("frames"));
+}
+
+/* 8 groups of 4 identical pages, then 32 unique pages. */
+static void fill_groups(char *map)
+{
+	int i;
+
+	for (i = 0; i < 32; i++)
+		fill_page(map + i * PAGE, 1000 + i / 4);
+	for (i = 32; i < NR_PAGES; i++)
+		fill_page(map + i * PAGE, 2000 + i);
+}
+
+static bool groups_intact(char *map)
+{
+	int i;
+
+	for (i = 0; i < 32; i++)
+		if (pattern_check(map + i * PAGE, PAGE, 1000 + i / 4) != -1)
+			return false;
+	for (i = 32; i < NR_PAGES; i++)
+		if (pattern_check(map + i * PAGE, PAGE, 2000 + i) != -1)
+			return false;
+	return true;
+}
+
+TEST_F(merge, duplicates_merge_and_counters_match)
+{
+	long frames, scanned = knob_get("pages_scanned");
+
+	fill_groups(self->map);
+	frames = cowbuf_counter("frames");
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	EXPECT_EQ(8, knob_get("pages_shared"));
+	EXPECT_EQ(24, knob_get("pages_sharing"));
+	EXPECT_EQ(frames - 24, cowbuf_counter("frames"));
+	EXPECT_EQ(32, shared_pages(self->fd));
+	EXPECT_GE(knob_get("pages_scanned") - scanned, NR_PAGES);
+	EXPECT_TRUE(groups_intact(self->map));
+	/* Still converged later: nothing unmerges by itself. */
+	ASSERT_TRUE(wait_full_scans(2));
+	EXPECT_EQ(frames - 24, cowbuf_counter("frames"));
+	EXPECT_TRUE(groups_intact(self->map));
+}
+
+TEST_F(merge, zero_pages_are_released)
+{
+	struct cowbuf_merge_info info;
+	long zero = knob_get("zero_pages");
+	struct cowbuf_region_info rinfo;
+
+	ASSERT_EQ(0, cowbuf_commit(self->fd, self->map, 16 * PAGE));
+	fill_page(self->map + 16 * PAGE, 7);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	EXPECT_EQ(zero + 16, knob_get("zero_pages"));
+	ASSERT_EQ(0, cowbuf_region_info(self->fd, &rinfo));
+	EXPECT_EQ(1, rinfo.committed_pages);
+	ASSERT_EQ(0, merge_info(self->fd, &info));
+	EXPECT_EQ(16, info.zero_pages);
+	EXPECT_EQ(NR_PAGES, info.mergeable_pages);
+	EXPECT_TRUE(all_zero(self->map, 16 * PAGE));
+	/* Writable as before. */
+	self->map[PAGE] = 1;
+	EXPECT_EQ(1, self->map[PAGE]);
+	EXPECT_EQ(-1, pattern_check(self->map + 16 * PAGE, PAGE, 7));
+}
+
+TEST_F(merge, cow_break_isolates_the_writer)
+{
+	struct cowbuf_merge_info info;
+	long breaks = knob_get("cow_breaks");
+	long frames;
+	int i;
+
+	fill_groups(self->map);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	ASSERT_EQ(32, shared_pages(self->fd));
+	frames = cowbuf_counter("frames");
+	ASSERT_EQ(0, knob_set("run", 0));
+
+	self->map[PAGE + 8] = 'w';
+	EXPECT_EQ('w', self->map[PAGE + 8]);
+	EXPECT_EQ(frames + 1, cowbuf_counter("frames"));
+	EXPECT_EQ(breaks + 1, knob_get("cow_breaks"));
+	ASSERT_EQ(0, merge_info(self->fd, &info));
+	EXPECT_EQ(1, info.cow_breaks);
+	/* The other three sharers keep their bytes. */
+	for (i = 0; i < 4; i++)
+		if (i != 1)
+			EXPECT_EQ(-1, pattern_check(self->map + i * PAGE, PAGE, 1000));
+	self->map[PAGE + 8] = 0;
+	fill_page(self->map + PAGE, 1000);
+	EXPECT_TRUE(groups_intact(self->map));
+}
+
+TEST_F(merge, run_2_unmerges_everything)
+{
+	long frames, scans;
+
+	fill_groups(self->map);
+	frames = cowbuf_counter("frames");
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	ASSERT_EQ(frames - 24, cowbuf_counter("frames"));
+	ASSERT_EQ(0, knob_set("run", 2));
+	EXPECT_EQ(2, knob_get("run"));
+	EXPECT_EQ(frames, cowbuf_counter("frames"));
+	EXPECT_EQ(0, shared_pages(self->fd));
+	EXPECT_EQ(0, knob_get("pages_shared"));
+	EXPECT_TRUE(groups_intact(self->map));
+	/* run=2 stops the scanner. */
+	scans = knob_get("full_scans");
+	usleep(200 * 1000);
+	EXPECT_EQ(scans, knob_get("full_scans"));
+	EXPECT_EQ(frames, cowbuf_counter("frames"));
+}
+
+TEST_F(merge, disabling_a_range_unmerges_it)
+{
+	struct cowbuf_merge_info info;
+	long frames;
+
+	fill_groups(self->map);
+	frames = cowbuf_counter("frames");
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	ASSERT_EQ(32, shared_pages(self->fd));
+	/* The first 4 groups leave merging. */
+	ASSERT_EQ(0, merge_range(self->fd, self->map, 16 * PAGE, COWBUF_MERGE_DISABLE));
+	EXPECT_EQ(16, shared_pages(self->fd));
+	EXPECT_EQ(frames - 12, cowbuf_counter("frames"));
+	ASSERT_EQ(0, merge_info(self->fd, &info));
+	EXPECT_EQ(NR_PAGES - 16, info.mergeable_pages);
+	/* And stay out. */
+	ASSERT_TRUE(wait_full_scans(3));
+	EXPECT_EQ(16, shared_pages(self->fd));
+	EXPECT_TRUE(groups_intact(self->map));
+	/* Back in: they merge again. */
+	ASSERT_EQ(0, merge_range(self->fd, self->map, 16 * PAGE, COWBUF_MERGE_ENABLE));
+	ASSERT_TRUE(wait_full_scans(3));
+	EXPECT_EQ(32, shared_pages(self->fd));
+	EXPECT_EQ(frames - 24, cowbuf_counter("frames"));
+}
+
+TEST_F(merge, enabling_a_range_of_a_plain_region)
+{
+	char *map;
+	int fd;
+
+	fd = cowbuf_region_create(self->dev, 8 * PAGE, 0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, cowbuf_map(fd, 8 * PAGE, 0, PROT_READ | PROT_WRITE, (void **)&map));
+	for (int i = 0; i < 8; i++)
+		fill_page(map + i * PAGE, 5);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	EXPECT_EQ(0, shared_pages(fd));
+	ASSERT_EQ(0, merge_range(fd, map + 2 * PAGE, 4 * PAGE, COWBUF_MERGE_ENABLE));
+	ASSERT_TRUE(wait_full_scans(3));
+	EXPECT_EQ(4, shared_pages(fd));
+	munmap(map, 8 * PAGE);
+	close(fd);
+}
+
+struct spinner {
+	char *pages;
+	int nr;
+	atomic_int stop;
+};
+
+/* Keep the pages identical to each other but changing all the time. */
+static void *spin_writes(void *arg)
+{
+	struct spinner *s = arg;
+	uint64_t k;
+	int p;
+
+	for (k = 1; !atomic_load(&s->stop); k++)
+		for (p = 0; p < s->nr; p++)
+			*(volatile uint64_t *)(s->pages + p * PAGE) = k;
+	return NULL;
+}
+
+TEST_F(merge, volatile_pages_are_not_merged)
+{
+	struct spinner s = { .pages = self->map, .nr = 8 };
+	pthread_t thread;
+	long frames;
+
+	fill_groups(self->map);
+	frames = cowbuf_counter("frames");
+	ASSERT_EQ(0, pthread_create(&thread, NULL, spin_writes, &s));
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(5));
+	EXPECT_GT(knob_get("pages_volatile"), 0);
+	/* Pages 8..31 (6 groups of 4) merge; 0..7 keep changing and do not. */
+	EXPECT_EQ(24, shared_pages(self->fd));
+	EXPECT_EQ(frames - 18, cowbuf_counter("frames"));
+	atomic_store(&s.stop, 1);
+	pthread_join(thread, NULL);
+}
+
+TEST_F(merge, sharing_cap_is_respected)
+{
+	int i;
+
+	ASSERT_EQ(0, knob_set("max_page_sharing", 2));
+	for (i = 0; i < 16; i++)
+		fill_page(self->map + i * PAGE, 77);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(4));
+	EXPECT_EQ(8, knob_get("pages_shared"));
+	EXPECT_EQ(8, knob_get("pages_sharing"));
+	EXPECT_EQ(16, shared_pages(self->fd));
+	for (i = 0; i < 16; i++)
+		EXPECT_EQ(-1, pattern_check(self->map + i * PAGE, PAGE, 77));
+}
+
+TEST_F(merge, knobs_are_validated)
+{
+	EXPECT_EQ(-EINVAL, knob_write("run", "3"));
+	EXPECT_EQ(-EINVAL, knob_write("run", "-1"));
+	EXPECT_EQ(-EINVAL, knob_write("run", "one"));
+	EXPECT_EQ(-EINVAL, knob_write("pages_to_scan", "0"));
+	EXPECT_EQ(-EINVAL, knob_write("sleep_millisecs", "60001"));
+	EXPECT_EQ(-EINVAL, knob_write("max_page_sharing", "1"));
+	EXPECT_EQ(-EINVAL, knob_write("merge_across_users", "2"));
+	EXPECT_EQ(-EACCES, knob_write("pages_shared", "1"));
+	EXPECT_EQ(0, knob_get("run"));
+	EXPECT_EQ(1000, knob_get("pages_to_scan"));
+	EXPECT_EQ(0, knob_write("sleep_millisecs", "15"));
+	EXPECT_EQ(15, knob_get("sleep_millisecs"));
+}
+
+TEST_F(merge, merge_ioctls_validate_arguments)
+{
+	struct cowbuf_merge_info info = { .flags = 1 };
+	struct cowbuf_range r = { .addr = (uintptr_t)self->map, .length = PAGE };
+	int ch;
+
+	EXPECT_EQ(-1, ioctl(self->fd, COWBUF_IOC_MERGE_INFO, &info));
+	EXPECT_EQ(EINVAL, errno);
+	info.flags = 0;
+	info.pad = 1;
+	EXPECT_EQ(-1, ioctl(self->fd, COWBUF_IOC_MERGE_INFO, &info));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-EINVAL, merge_range(self->fd, self->map, PAGE, 0));
+	EXPECT_EQ(-EINVAL, merge_range(self->fd, self->map, PAGE,
+				       COWBUF_MERGE_ENABLE | COWBUF_MERGE_DISABLE));
+	EXPECT_EQ(-EINVAL, merge_range(self->fd, self->map, PAGE, 4));
+	EXPECT_EQ(-EINVAL, merge_range(self->fd, self->map + 1, PAGE, COWBUF_MERGE_ENABLE));
+	EXPECT_EQ(-EINVAL, merge_range(self->fd, self->map, self->size + PAGE,
+				       COWBUF_MERGE_ENABLE));
+	r.flags = COWBUF_MERGE_ENABLE;
+	r.pad = 1;
+	EXPECT_EQ(-1, ioctl(self->fd, COWBUF_IOC_MERGE, &r));
+	EXPECT_EQ(EINVAL, errno);
+	ch = cowbuf_channel_create(self->dev, 0);
+	ASSERT_GE(ch, 0);
+	r.pad = 0;
+	EXPECT_EQ(-1, ioctl(ch, COWBUF_IOC_MERGE, &r));
+	EXPECT_EQ(ENOTTY, errno);
+	close(ch);
+	ASSERT_EQ(0, merge_info(self->fd, &info));
+	EXPECT_EQ(NR_PAGES, info.mergeable_pages);
+}
+
+TEST(idle_without_mergeable_memory)
+{
+	long saved_run = knob_get("run"), saved_sleep = knob_get("sleep_millisecs");
+	long scanned, scans;
+	int dev, fd;
+	char *map;
+
+	dev = cowbuf_open();
+	ASSERT_GE(dev, 0);
+	fd = cowbuf_region_create(dev, 16 * PAGE, 0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, cowbuf_map(fd, 16 * PAGE, 0, PROT_READ | PROT_WRITE, (void **)&map));
+	memset(map, 1, 16 * PAGE);
+	ASSERT_EQ(0, knob_set("sleep_millisecs", 0));
+	ASSERT_EQ(0, knob_set("run", 1));
+	scanned = knob_get("pages_scanned");
+	scans = knob_get("full_scans");
+	usleep(300 * 1000);
+	EXPECT_EQ(scanned, knob_get("pages_scanned"));
+	EXPECT_EQ(scans, knob_get("full_scans"));
+	knob_set("run", saved_run);
+	knob_set("sleep_millisecs", saved_sleep);
+	munmap(map, 16 * PAGE);
+	close(fd);
+	close(dev);
+}
+
+/* A region of another user, with the same content as ours. */
+static pid_t other_user_region(int ready_fd, int go_fd)
+{
+	char *map;
+	pid_t pid = fork();
+	int dev, fd, i;
+	char c;
+
+	if (pid)
+		return pid;
+	if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+		_exit(1);
+	dev = cowbuf_open();
+	fd = cowbuf_region_create(dev, 8 * PAGE, COWBUF_REGION_MERGEABLE);
+	if (dev < 0 || fd < 0 || cowbuf_map(fd, 8 * PAGE, 0, PROT_READ | PROT_WRITE,
+					    (void **)&map))
+		_exit(2);
+	for (i = 0; i < 8; i++)
+		fill_page(map + i * PAGE, 300 + i);
+	if (write(ready_fd, "r", 1) != 1 || read(go_fd, &c, 1) != 1)
+		_exit(3);
+	for (i = 0; i < 8; i++)
+		if (pattern_check(map + i * PAGE, PAGE, 300 + i) != -1)
+			_exit(4);
+	_exit(0);
+}
+
+TEST_F(merge, users_do_not_merge_unless_allowed)
+{
+	int ready[2], go[2], i, status;
+	long frames;
+	pid_t pid;
+	char c;
+
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(go));
+	pid = other_user_region(ready[1], go[0]);
+	ASSERT_GT(pid, 0);
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	for (i = 0; i < 8; i++)
+		fill_page(self->map + i * PAGE, 300 + i);
+	frames = cowbuf_counter("frames");
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	EXPECT_EQ(0, knob_get("pages_shared"));
+	EXPECT_EQ(frames, cowbuf_counter("frames"));
+	ASSERT_EQ(0, knob_set("merge_across_users", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	EXPECT_EQ(8, knob_get("pages_shared"));
+	EXPECT_EQ(frames - 8, cowbuf_counter("frames"));
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	for (i = 0; i < 8; i++)
+		EXPECT_EQ(-1, pattern_check(self->map + i * PAGE, PAGE, 300 + i));
+}
+
+struct rewriter {
+	pthread_t thread;
+	char *pages;
+	int id;
+	atomic_int *stop;
+	long errors;
+	long rounds;
+};
+
+/*
+ * Rewrite 8 pages with contents other threads write too, so that the
+ * scanner keeps merging them and the writers keep breaking copy-on-write;
+ * check every page right after writing it and once more at the end.
+ */
+static void *rewrite_loop(void *arg)
+{
+	struct rewriter *w = arg;
+	uint64_t seed[8];
+	int p;
+
+	while (!atomic_load(w->stop)) {
+		for (p = 0; p < 8; p++) {
+			seed[p] = 500 + (w->rounds + p) % 3;
+			fill_page(w->pages + p * PAGE, seed[p]);
+		}
+		for (p = 0; p < 8; p++)
+			if (pattern_check(w->pages + p * PAGE, PAGE, seed[p]) != -1)
+				w->errors++;
+		w->rounds++;
+		/* Leave the pages alone for a while: let them merge. */
+		if (w->rounds % 4 == 0)
+			usleep(2000);
+	}
+	for (p = 0; p < 8; p++)
+		if (pattern_check(w->pages + p * PAGE, PAGE, seed[p]) != -1)
+			w->errors++;
+	return NULL;
+}
+
+TEST_F(merge, writers_racing_the_scanner_lose_nothing)
+{
+	struct rewriter w[4];
+	atomic_int stop = 0;
+	long merged_before = knob_get("cow_breaks");
+	time_t end;
+	int t;
+
+	ASSERT_EQ(0, knob_set("pages_to_scan", 1 << 20));
+	ASSERT_EQ(0, knob_set("run", 1));
+	for (t = 0; t < 4; t++) {
+		w[t] = (struct rewriter){ .pages = self->map + t * 8 * PAGE, .id = t,
+					  .stop = &stop };
+		ASSERT_EQ(0, pthread_create(&w[t].thread, NULL, rewrite_loop, &w[t]));
+	}
+	end = time(NULL) + 3;
+	while (time(NULL) < end)
+		usleep(50000);
+	atomic_store(&stop, 1);
+	for (t = 0; t < 4; t++) {
+		pthread_join(w[t].thread, NULL);
+		EXPECT_EQ(0, w[t].errors) TH_LOG("writer %d: %ld bad pages in %ld rounds",
+						 t, w[t].errors, w[t].rounds);
+		EXPECT_GT(w[t].rounds, 0);
+	}
+	/* The race was real: merged pages were written again. */
+	EXPECT_GT(knob_get("cow_breaks"), merged_before);
+}
+
+TEST_F(merge, merged_pages_travel_and_stay_isolated)
+{
+	int ch, dst_fd;
+	char *dst;
+
+	fill_groups(self->map);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	ASSERT_EQ(32, shared_pages(self->fd));
+	ASSERT_EQ(0, knob_set("run", 0));
+
+	ch = cowbuf_channel_create(self->dev, 0);
+	ASSERT_GE(ch, 0);
+	dst_fd = cowbuf_region_create(self->dev, self->size, 0);
+	ASSERT_GE(dst_fd, 0);
+	ASSERT_EQ(0, cowbuf_map(dst_fd, self->size, 0, PROT_READ | PROT_WRITE, (void **)&dst));
+
+	/* SHARE the first two groups, MOVE the next two. */
+	ASSERT_EQ(0, cowbuf_send(ch, self->map, 8 * PAGE, COWBUF_MODE_SHARE));
+	ASSERT_EQ(0, cowbuf_send(ch, self->map + 8 * PAGE, 8 * PAGE, COWBUF_MODE_MOVE));
+	ASSERT_EQ(0, cowbuf_recv(ch, dst, 8 * PAGE, NULL, NULL));
+	ASSERT_EQ(0, cowbuf_recv(ch, dst + 8 * PAGE, 8 * PAGE, NULL, NULL));
+	for (int i = 0; i < 16; i++)
+		EXPECT_EQ(-1, pattern_check(dst + i * PAGE, PAGE, 1000 + i / 4));
+	EXPECT_TRUE(all_zero(self->map + 8 * PAGE, 8 * PAGE));
+
+	/* Writes on either side stay on that side. */
+	dst[0] = 'd';
+	self->map[PAGE] = 's';
+	dst[9 * PAGE] = 'm';
+	EXPECT_EQ(-1, pattern_check(self->map, PAGE, 1000));
+	EXPECT_EQ(-1, pattern_check(dst + PAGE, PAGE, 1000));
+	EXPECT_EQ(-1, pattern_check(dst + 8 * PAGE, PAGE, 1002));
+	EXPECT_EQ(-1, pattern_check(dst + 10 * PAGE, PAGE, 1002));
+	EXPECT_EQ('d', dst[0]);
+	EXPECT_EQ('s', self->map[PAGE]);
+
+	munmap(dst, self->size);
+	close(dst_fd);
+	close(ch);
+}
+
+TEST(tracepoints_exist)
+{
+	static const char *const events[] = {
+		"cowbuf_scan_batch", "cowbuf_merge", "cowbuf_cow_break",
+	};
+	char path[128];
+	unsigned int i;
+
+	if (access("/sys/kernel/tracing/events", F_OK))
+		SKIP(return, "tracefs is not mounted at /sys/kernel/tracing");
+	for (i = 0; i < ARRAY_SIZE(events); i++) {
+		snprintf(path, sizeof(path), "/sys/kernel/tracing/events/cowbuf/%s/format",
+			 events[i]);
+		EXPECT_EQ(0, access(path, R_OK)) TH_LOG("%s", path);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (access(COWBUF_DEV_PATH, F_OK) || geteuid()) {
+		ksft_print_header();
+		ksft_exit_skip("needs root and %s\n", COWBUF_DEV_PATH);
+	}
+	return test_harness_run(argc, argv);
+}

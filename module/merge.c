@@ -69,6 +69,9 @@
 /* Stable frames with a candidate's hash tried before giving up on them. */
 #define COWBUF_STABLE_TRIES	4
 
+/* What merge_into_stable() did. */
+enum { NOT_MERGED, MERGED_NOW, ALREADY_STABLE };
+
 /**
  * struct cowbuf_merge_range - pages [@start, @end) of a region may merge
  * @node: link in cowbuf_region.merge_ranges
@@ -182,6 +185,48 @@ static bool same_domain(kuid_t a, kuid_t b)
 	return READ_ONCE(merge_across_users) || uid_eq(a, b);
 }
 
+/**
+ * struct cowbuf_scan_slot - a slot taken into a scan chunk
+ * @pgoff: its page offset
+ * @page: its frame, with a reference of the scanner's
+ * @hash: the frame's hash, once known
+ * @stored: the hash stored for the slot by an earlier pass
+ * @rehash: the slot was written (or never hashed): hash it again
+ * @has_stored: @stored is valid
+ * @merged: the slot no longer holds @page: unmap, then drop its reference
+ */
+struct cowbuf_scan_slot {
+	pgoff_t pgoff;
+	struct page *page;
+	unsigned long hash;
+	unsigned long stored;
+	bool rehash;
+	bool has_stored;
+	bool merged;
+};
+
+
+/* The chunk being scanned (cowbuf_merge_mutex held), for scanner_refs(). */
+static struct cowbuf_scan_slot *scan_chunk;
+static int scan_chunk_len;
+
+/*
+ * References the scanner itself holds to @page: one per slot of the chunk
+ * that had it, plus the slot's own, not yet dropped, where that slot has
+ * been merged away from it. cowbuf_frame_pinned() must not count them.
+ */
+static int scanner_refs(struct page *page)
+{
+	int i, refs = 0;
+
+	for (i = 0; i < scan_chunk_len; i++) {
+		if (scan_chunk[i].page != page)
+			continue;
+		refs += scan_chunk[i].merged ? 2 : 1;
+	}
+	return refs;
+}
+
 /*
  * Whether the slot @pgoff of @region still holds @page, not written since
  * the scanner write-protected it. Called with @page locked: .page_mkwrite
@@ -195,9 +240,11 @@ static bool slot_clean(struct cowbuf_region *region, pgoff_t pgoff,
 }
 
 /*
- * Point the slot @pgoff of @region, holding @page (locked, clean, one
- * reference of ours beyond the slot's), at @target (locked), which gains a
- * share; release @page. Unlocks both.
+ * Point the slot @pgoff of @region, holding @page (locked, clean), at
+ * @target (locked), which gains a share; @page loses the slot's share.
+ * Unlocks both. The caller removes the slot's mappings and then drops the
+ * slot's reference to @page (merge_scan_chunk() does both once per chunk):
+ * until then a stale read-only entry maps @page, whose bytes are @target's.
  */
 static void merge_slot(struct cowbuf_region *region, pgoff_t pgoff,
 		       struct page *page, struct page *target)
@@ -210,8 +257,6 @@ static void merge_slot(struct cowbuf_region *region, pgoff_t pgoff,
 	cowbuf_frame_unshare_locked(page);
 	unlock_page(target);
 	unlock_page(page);
-	cowbuf_region_unmap(region, pgoff, 1);
-	put_page(page);		/* the slot's reference */
 }
 
 static struct cowbuf_merge_node *node_alloc(unsigned long hash, kuid_t uid)
@@ -247,9 +292,10 @@ static void unstable_remove(struct cowbuf_merge_node *node)
 /*
  * Try to merge the candidate (slot @pgoff of @region, frame @page, which we
  * hold a reference to) into a stable frame with the same hash.
- * Return: true if the candidate is merged (now or before).
+ * Return: MERGED_NOW, ALREADY_STABLE (it is a merged frame itself) or
+ * NOT_MERGED.
  */
-static bool merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
+static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
 			      struct page *page, unsigned long hash)
 {
 	struct page *targets[COWBUF_STABLE_TRIES];
@@ -262,7 +308,7 @@ static bool merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
 	rhl_for_each_entry_rcu(node, pos, list, hnode) {
 		if (node->page == page) {
 			rcu_read_unlock();
-			return true;	/* it is the merged frame itself */
+			return ALREADY_STABLE;
 		}
 		if (nr < COWBUF_STABLE_TRIES && same_domain(node->uid, region->user->uid))
 			targets[nr++] = node->page;
@@ -272,9 +318,10 @@ static bool merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
 	/* The table's references keep the targets; only we remove nodes. */
 	for (i = 0; i < nr; i++) {
 		lock_page(page);
-		if (!slot_clean(region, pgoff, page) || cowbuf_frame_pinned(page, 1)) {
+		if (!slot_clean(region, pgoff, page) ||
+		    cowbuf_frame_pinned(page, scanner_refs(page))) {
 			unlock_page(page);
-			return false;
+			return NOT_MERGED;
 		}
 		if (!trylock_page(targets[i])) {
 			unlock_page(page);
@@ -290,17 +337,17 @@ static bool merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
 		}
 		merge_slot(region, pgoff, page, targets[i]);
 		trace_cowbuf_merge(region, pgoff, "stable");
-		return true;
+		return MERGED_NOW;
 	}
-	return false;
+	return NOT_MERGED;
 }
 
 /*
  * Try to merge the candidate with a candidate of this pass with the same
  * hash; the other frame becomes a stable frame. Otherwise the candidate
- * joins the unstable table.
+ * joins the unstable table. Return: true if merged.
  */
-static void merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
+static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 				struct page *page, unsigned long hash)
 {
 	struct cowbuf_merge_node *node, *found = NULL, *stable;
@@ -322,16 +369,16 @@ static void merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	if (!found) {
 		node = node_alloc(hash, region->user->uid);
 		if (!node)
-			return;
+			return false;
 		node->region = region;
 		node->pgoff = pgoff;
 		if (rhltable_insert(&cowbuf_unstable, &node->hnode, cowbuf_merge_params)) {
 			kfree(node);
-			return;
+			return false;
 		}
 		list_add_tail(&node->list, &cowbuf_unstable_list);
 		atomic_long_inc(&nr_pages_unshared);
-		return;
+		return false;
 	}
 
 	/* Regions on the list stay alive: their release takes our mutex. */
@@ -348,13 +395,13 @@ static void merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	if (!stable)
 		goto out_put;
 	lock_page(page);
-	if (!slot_clean(region, pgoff, page) || cowbuf_frame_pinned(page, 1))
+	if (!slot_clean(region, pgoff, page) || cowbuf_frame_pinned(page, scanner_refs(page)))
 		goto out_unlock;
 	if (!trylock_page(target))
 		goto out_unlock;
 	/* The other slot must not have been written since it was hashed. */
 	if (!slot_clean(other, found->pgoff, target) ||
-	    cowbuf_frame_pinned(target, 1) ||
+	    cowbuf_frame_pinned(target, scanner_refs(target) + 1) ||
 	    cowbuf_frame_sharers(target) >= READ_ONCE(max_page_sharing) ||
 	    !pages_equal(page, target)) {
 		unlock_page(target);
@@ -371,96 +418,154 @@ static void merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	merge_slot(region, pgoff, page, target);
 	trace_cowbuf_merge(region, pgoff, "unstable");
 	unstable_remove(found);
-	return;
+	return true;
 
 out_unlock:
 	unlock_page(page);
 	kfree(stable);
 out_put:
 	put_page(target);
-	return;
+	return false;
 out_stale:
 	if (target)
 		put_page(target);
 	unstable_remove(found);
+	return false;
 }
 
-/* An all-zero candidate: release its frame, the slot reads as zero. */
-static void merge_zero(struct cowbuf_region *region, pgoff_t pgoff,
+/*
+ * An all-zero candidate: empty its slot, which reads as zero from now on.
+ * Like merge_slot(), leaves the unmap and the slot's reference to the caller.
+ * Return: true if the slot was emptied.
+ */
+static bool merge_zero(struct cowbuf_region *region, pgoff_t pgoff,
 		       struct page *page)
 {
 	lock_page(page);
-	if (!slot_clean(region, pgoff, page) || cowbuf_frame_pinned(page, 1) ||
+	if (!slot_clean(region, pgoff, page) || cowbuf_frame_pinned(page, scanner_refs(page)) ||
 	    !page_is_zero(page)) {
 		unlock_page(page);
-		return;
+		return false;
 	}
 	xa_erase(&region->slots, pgoff);
 	cowbuf_frame_unshare_locked(page);
 	unlock_page(page);
-	cowbuf_region_unmap(region, pgoff, 1);
-	put_page(page);		/* the slot's reference */
 	cowbuf_region_uncharge(region, 1);
 	atomic_long_inc(&region->zero_pages);
 	atomic_long_inc(&nr_zero_pages);
 	trace_cowbuf_merge(region, pgoff, "zero");
+	return true;
 }
 
 /*
- * Scan one slot (map_lock held for read). Return: true if it was merged.
+ * Try to merge one candidate. Return: true if this merged it, and so left
+ * the slot's reference to @s->page to the caller.
  */
-static bool merge_scan_slot(struct cowbuf_region *region, pgoff_t pgoff)
+static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slot *s)
 {
-	XA_STATE(xas, &region->slots, pgoff);
-	unsigned long hash, stored = 0;
+	int ret;
+
+	if (s->hash == zero_hash)
+		return merge_zero(region, s->pgoff, s->page);
+	ret = merge_into_stable(region, s->pgoff, s->page, s->hash);
+	if (ret != NOT_MERGED)
+		return ret == MERGED_NOW;
+	return merge_with_unstable(region, s->pgoff, s->page, s->hash);
+}
+
+/*
+ * Scan up to @limit committed slots of [@start, @end) of @region (map_lock
+ * held for read). Written slots are write-protected with one unmap for the
+ * chunk and hashed; the mappings of merged slots are removed with one more.
+ * *@next gets where to continue. Return: slots scanned.
+ */
+static int merge_scan_chunk(struct cowbuf_region *region, pgoff_t start,
+			    pgoff_t end, int limit, pgoff_t *next,
+			    unsigned long *merged)
+{
+	struct cowbuf_scan_slot slots[COWBUF_SCAN_CHUNK];
+	pgoff_t wp_first = ULONG_MAX, wp_last = 0, m_first = ULONG_MAX, m_last = 0;
+	XA_STATE(xas, &region->slots, start);
+	struct cowbuf_scan_slot *s;
 	struct page *page;
-	bool dirty, merged = false;
+	int n = 0, i;
 	void *entry;
 
-	/* The slot's reference cannot go while we take ours under xa_lock. */
+	limit = min(limit, COWBUF_SCAN_CHUNK);
+	/* The slots' references cannot go while we take ours under xa_lock. */
 	xas_lock(&xas);
-	page = xas_load(&xas);
-	if (!page || xa_is_value(page) || xa_is_zero(page)) {
-		xas_unlock(&xas);
-		return false;
+	xas_for_each(&xas, page, end - 1) {
+		s = &slots[n];
+		s->pgoff = xas.xa_index;
+		s->page = page;
+		s->rehash = xas_get_mark(&xas, COWBUF_SLOT_DIRTY);
+		s->merged = false;
+		get_page(page);
+		if (++n == limit)
+			break;
 	}
-	dirty = xas_get_mark(&xas, COWBUF_SLOT_DIRTY);
-	get_page(page);
 	xas_unlock(&xas);
-	atomic_long_inc(&nr_pages_scanned);
+	*next = n == limit ? slots[n - 1].pgoff + 1 : end;
+	atomic_long_add(n, &nr_pages_scanned);
+	scan_chunk = slots;
+	scan_chunk_len = n;
 
-	entry = xa_load(&region->hashes, pgoff);
-	if (xa_is_value(entry))
-		stored = xa_to_value(entry);
-	if (dirty || !entry) {
-		/*
-		 * Clear the mark, then write-protect: a write that got in
-		 * before the mark was cleared loses its mapping, a later
-		 * one faults and marks the slot again.
-		 */
-		lock_page(page);
-		if (xa_load(&region->slots, pgoff) == page)
-			xa_clear_mark(&region->slots, pgoff, COWBUF_SLOT_DIRTY);
-		unlock_page(page);
-		cowbuf_region_unmap(region, pgoff, 1);
-		hash = page_hash(page);
-		xa_store(&region->hashes, pgoff, xa_mk_value(hash), GFP_KERNEL);
-		if (!entry || hash != stored) {
-			atomic_long_inc(&nr_pages_volatile);
-			goto out_put;
+	/*
+	 * Clear the dirty marks, then write-protect: a write that got in
+	 * before a mark was cleared loses its mapping, a later one faults and
+	 * marks the slot again. The page lock waits for faults still mapping
+	 * a frame writable.
+	 */
+	for (i = 0; i < n; i++) {
+		s = &slots[i];
+		entry = xa_load(&region->hashes, s->pgoff);
+		s->has_stored = xa_is_value(entry);
+		s->stored = s->has_stored ? xa_to_value(entry) : 0;
+		if (!s->has_stored)
+			s->rehash = true;
+		if (!s->rehash)
+			continue;
+		lock_page(s->page);
+		if (xa_load(&region->slots, s->pgoff) == s->page)
+			xa_clear_mark(&region->slots, s->pgoff, COWBUF_SLOT_DIRTY);
+		unlock_page(s->page);
+		wp_first = min(wp_first, s->pgoff);
+		wp_last = max(wp_last, s->pgoff);
+	}
+	if (wp_first != ULONG_MAX)
+		cowbuf_region_unmap(region, wp_first, wp_last - wp_first + 1);
+
+	for (i = 0; i < n; i++) {
+		s = &slots[i];
+		if (s->rehash) {
+			s->hash = page_hash(s->page);
+			xa_store(&region->hashes, s->pgoff, xa_mk_value(s->hash),
+				 GFP_KERNEL);
+			/* Changed since the previous pass: not a candidate yet. */
+			if (!s->has_stored || s->hash != s->stored) {
+				atomic_long_inc(&nr_pages_volatile);
+				continue;
+			}
+		} else {
+			s->hash = s->stored;
 		}
-	} else {
-		hash = stored;
+		s->merged = merge_candidate(region, s);
+		if (s->merged) {
+			(*merged)++;
+			m_first = min(m_first, s->pgoff);
+			m_last = max(m_last, s->pgoff);
+		}
 	}
 
-	if (hash == zero_hash)
-		merge_zero(region, pgoff, page);
-	else if (!merge_into_stable(region, pgoff, page, hash))
-		merge_with_unstable(region, pgoff, page, hash);
-	merged = xa_load(&region->slots, pgoff) != page;
-out_put:
-	put_page(page);
-	return merged;
+	scan_chunk_len = 0;
+	if (m_first != ULONG_MAX)
+		cowbuf_region_unmap(region, m_first, m_last - m_first + 1);
+	for (i = 0; i < n; i++) {
+		if (slots[i].merged)
+			put_page(slots[i].page);	/* the slot's reference */
+		put_page(slots[i].page);		/* ours */
+	}
+	return n;
 }
 
 /* Drop stable frames no longer shared and this pass's candidates. */
@@ -505,10 +610,7 @@ static void merge_scan_batch(void)
 	unsigned long volatile_before = atomic_long_read(&nr_pages_volatile);
 	struct cowbuf_merge_range *range;
 	struct cowbuf_region *region;
-	unsigned long index;
-	struct page *page;
 	pgoff_t start, end;
-	int chunk;
 
 	while (scanned < budget) {
 		if (!cursor_region) {
@@ -539,18 +641,8 @@ static void merge_scan_batch(void)
 				end = range->end;
 
 		down_read(&region->map_lock);
-		chunk = 0;
-		index = start;
-		cursor_pgoff = end;
-		xa_for_each_range(&region->slots, index, page, start, end - 1) {
-			if (chunk == COWBUF_SCAN_CHUNK || scanned >= budget) {
-				cursor_pgoff = index;
-				break;
-			}
-			merged += merge_scan_slot(region, index);
-			scanned++;
-			chunk++;
-		}
+		scanned += merge_scan_chunk(region, start, end, budget - scanned,
+					    &cursor_pgoff, &merged);
 		up_read(&region->map_lock);
 		cond_resched();
 	}

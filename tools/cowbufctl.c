@@ -27,6 +27,10 @@ static const char usage_text[] =
 "Commands:\n"
 "  version              the module's interface version and page size\n"
 "  info                 module counters (/sys/kernel/mm/cowbuf) and parameters\n"
+"  stats [--watch [SECONDS]]\n"
+"                       merge counters and knobs, once or every SECONDS (1)\n"
+"  set KNOB VALUE       set a merge knob: run, pages_to_scan, sleep_millisecs,\n"
+"                       max_page_sharing, merge_across_users\n"
 "  create SIZE [--commit] [--fill SEED]\n"
 "                       reserve a region of SIZE bytes (K, M, G suffixes), map it,\n"
 "                       optionally commit it and fill it, and show what it holds\n"
@@ -133,6 +137,34 @@ static int cmd_version(void)
 	return 0;
 }
 
+static int read_value(const char *dir, const char *name, char *val, size_t len)
+{
+	char path[256];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	ok = !!fgets(val, len, f);
+	fclose(f);
+	if (!ok)
+		return -1;
+	val[strcspn(val, "\n")] = 0;
+	return 0;
+}
+
+static void print_values(const char *dir, const char *const *names, unsigned int n)
+{
+	char val[64];
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (!read_value(dir, names[i], val, sizeof(val)))
+			printf("%-20s %s\n", names[i], val);
+}
+
 static void print_dir(const char *dir)
 {
 	static const char *const names[] = {
@@ -140,19 +172,8 @@ static void print_dir(const char *dir)
 		"max_region_pages", "max_user_pages", "max_message_pages",
 		"max_queue_depth",
 	};
-	char path[256], val[64];
-	unsigned int i;
-	FILE *f;
 
-	for (i = 0; i < ARRAY_SIZE(names); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(val, sizeof(val), f))
-			printf("%-20s %s", names[i], val);
-		fclose(f);
-	}
+	print_values(dir, names, ARRAY_SIZE(names));
 }
 
 static int cmd_info(void)
@@ -165,6 +186,79 @@ static int cmd_info(void)
 	print_dir("/sys/kernel/mm/cowbuf");
 	printf("# /sys/module/cowbuf/parameters\n");
 	print_dir("/sys/module/cowbuf/parameters");
+	return 0;
+}
+
+#define MERGE_DIR "/sys/kernel/mm/cowbuf"
+
+static const char *const merge_knobs[] = {
+	"run", "pages_to_scan", "sleep_millisecs", "max_page_sharing",
+	"merge_across_users",
+};
+
+static const char *const merge_counters[] = {
+	"pages_shared", "pages_sharing", "pages_unshared", "pages_volatile",
+	"full_scans", "zero_pages", "cow_breaks", "pages_scanned", "frames",
+};
+
+static int cmd_stats(int argc, char **argv)
+{
+	double interval = 0;
+	char val[64];
+	unsigned int i;
+	int rows = 0;
+
+	if (argc > 1 && !strcmp(argv[1], "--watch"))
+		interval = argc > 2 ? atof(argv[2]) : 1;
+	if (access(MERGE_DIR "/run", F_OK)) {
+		fprintf(stderr, "cowbufctl: the cowbuf module is not loaded\n");
+		return 1;
+	}
+	if (!interval) {
+		print_values(MERGE_DIR, merge_knobs, ARRAY_SIZE(merge_knobs));
+		print_values(MERGE_DIR, merge_counters, ARRAY_SIZE(merge_counters));
+		return 0;
+	}
+	for (;;) {
+		if (!(rows++ % 20)) {
+			printf("%8s", "time");
+			for (i = 0; i < ARRAY_SIZE(merge_counters); i++)
+				printf(" %14s", merge_counters[i]);
+			printf("\n");
+		}
+		printf("%8.1f", now());
+		for (i = 0; i < ARRAY_SIZE(merge_counters); i++)
+			printf(" %14s", read_value(MERGE_DIR, merge_counters[i], val,
+						   sizeof(val)) ? "-" : val);
+		printf("\n");
+		usleep(interval * 1e6);
+	}
+}
+
+static int cmd_set(int argc, char **argv)
+{
+	char path[256];
+	unsigned int i;
+	FILE *f;
+
+	if (argc != 3) {
+		usage(stderr);
+		return 2;
+	}
+	for (i = 0; i < ARRAY_SIZE(merge_knobs); i++)
+		if (!strcmp(argv[1], merge_knobs[i]))
+			break;
+	if (i == ARRAY_SIZE(merge_knobs)) {
+		fprintf(stderr, "cowbufctl: unknown knob '%s'\n", argv[1]);
+		return 2;
+	}
+	snprintf(path, sizeof(path), MERGE_DIR "/%s", argv[1]);
+	f = fopen(path, "w");
+	if (!f)
+		die(path, errno);
+	fprintf(f, "%s\n", argv[2]);
+	if (fclose(f))
+		die(path, errno);
 	return 0;
 }
 
@@ -463,6 +557,10 @@ int main(int argc, char **argv)
 		return cmd_version();
 	if (!strcmp(cmd, "info"))
 		return cmd_info();
+	if (!strcmp(cmd, "stats"))
+		return cmd_stats(argc - 1, argv + 1);
+	if (!strcmp(cmd, "set"))
+		return cmd_set(argc - 1, argv + 1);
 	if (!strcmp(cmd, "create"))
 		return cmd_create(argc - 1, argv + 1);
 	if (!strcmp(cmd, "demo"))

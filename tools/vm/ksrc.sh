@@ -22,9 +22,10 @@ members=(
 	tools/testing/selftests/kselftest/prefix.pl
 	tools/testing/selftests/vm/ksm_tests.c
 	tools/testing/selftests/vm/util.h
+	include/vdso/time64.h
 )
 
-dir=$COWBUF_CACHE/ksrc/$(linux_source_version)
+dir=$COWBUF_CACHE/ksrc/$(linux_source_version)-$(echo "${members[*]}" | sha256sum | cut -c1-8)
 if [ ! -e "$dir/.done" ]; then
 	rm -rf "$dir"
 	extract_from_source "$dir" "${members[@]}" ||

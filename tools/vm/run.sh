@@ -126,6 +126,10 @@ count_tap() {
 build_module
 "$here/ksft.sh" "$top/build/ksft" "$top/build/ksft-install"
 make -s -C "$top/tools" OUT="$top/build/tools"
+if [ "$action" = bench ]; then
+	make -s -C "$top/tools" OUT="$top/build/tools" KSRC="$("$here/ksrc.sh")" \
+		"$top/build/tools/ksm_tests"
+fi
 build_initramfs
 accel=$(pick_accel)
 

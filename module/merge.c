@@ -205,9 +205,11 @@ struct cowbuf_scan_slot {
 	bool merged;
 };
 
-
-/* The chunk being scanned (cowbuf_merge_mutex held), for scanner_refs(). */
-static struct cowbuf_scan_slot *scan_chunk;
+/*
+ * The chunk being scanned, and its length while candidates are processed
+ * (cowbuf_merge_mutex held: there is one scanner). Not on the stack: too big.
+ */
+static struct cowbuf_scan_slot scan_chunk[COWBUF_SCAN_CHUNK];
 static int scan_chunk_len;
 
 /*
@@ -296,7 +298,7 @@ static void unstable_remove(struct cowbuf_merge_node *node)
  * NOT_MERGED.
  */
 static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
-			      struct page *page, unsigned long hash)
+			     struct page *page, unsigned long hash)
 {
 	struct page *targets[COWBUF_STABLE_TRIES];
 	struct cowbuf_merge_node *node;
@@ -483,7 +485,7 @@ static int merge_scan_chunk(struct cowbuf_region *region, pgoff_t start,
 			    pgoff_t end, int limit, pgoff_t *next,
 			    unsigned long *merged)
 {
-	struct cowbuf_scan_slot slots[COWBUF_SCAN_CHUNK];
+	struct cowbuf_scan_slot *slots = scan_chunk;
 	pgoff_t wp_first = ULONG_MAX, wp_last = 0, m_first = ULONG_MAX, m_last = 0;
 	XA_STATE(xas, &region->slots, start);
 	struct cowbuf_scan_slot *s;
@@ -507,7 +509,6 @@ static int merge_scan_chunk(struct cowbuf_region *region, pgoff_t start,
 	xas_unlock(&xas);
 	*next = n == limit ? slots[n - 1].pgoff + 1 : end;
 	atomic_long_add(n, &nr_pages_scanned);
-	scan_chunk = slots;
 	scan_chunk_len = n;
 
 	/*

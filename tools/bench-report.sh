@@ -82,6 +82,11 @@ EOF
 	done
 fi
 
+# metric of cowbuf-merge-bench for SYSTEM METRIC
+merge_value() {
+	grep -P "^BENCH\tmerge\t$1\t$2\t" "$log" | cut -f5
+}
+
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'
 }
@@ -155,5 +160,59 @@ ratio() {
 	echo "![handoff](transfer-handoff.png)"
 	echo
 	echo "![e2e](transfer-e2e.png)"
+	if grep -qP '^BENCH\tmerge\t' "$log"; then
+		echo
+		echo "## Same-page merging: cowbuf against KSM (cowbuf-merge-bench)"
+		echo
+		grep -E '^# [0-9]+ MiB, ' "$log" | sed 's/^# //'
+		echo
+		echo "The same bytes in MADV_MERGEABLE anonymous memory (KSM) and in a"
+		echo "mergeable cowbuf region, each scanner run alone with the same"
+		echo "pages_to_scan and sleep_millisecs=0, in the same VM run."
+		echo
+		echo "| metric | KSM | cowbuf | cowbuf / KSM |"
+		echo "|---|---:|---:|---:|"
+		for metric in converge_s cpu_s cpu_us_per_merged saved_mib cow_us converged; do
+			k=$(merge_value ksm "$metric")
+			c=$(merge_value cowbuf "$metric")
+			printf '| %s | %s | %s | %s |\n' "$metric" "$k" "$c" "$(ratio "$c" "$k")"
+		done
+		echo
+		echo "Below 1, cowbuf took less time or CPU. converge_s: seconds from run=1"
+		echo "until pages_sharing reached what the content allows; cpu_s: the scanner"
+		echo "thread's CPU time meanwhile (ksmd, cowbufd, /proc/<pid>/stat); cow_us:"
+		echo "time per write that breaks copy-on-write of a merged page."
+		echo
+		echo "![merge](merge.png)"
+		echo
+		echo "KSM's own ksm_tests (tools/testing/selftests/vm, linux-source-6.1), same run:"
+		echo
+		echo '```'
+		grep -P '^KSMTEST\t' "$log" | cut -f2- | grep -v '^$'
+		echo '```'
+	fi
 } >"$out/report.md"
 echo "bench-report: wrote $out/report.md"
+
+if command -v gnuplot >/dev/null && grep -qP '^BENCH\tmerge\t' "$log"; then
+	{
+		echo "metric ksm cowbuf"
+		for metric in converge_s cpu_us_per_merged cow_us; do
+			echo "$metric 1 $(ratio "$(merge_value cowbuf "$metric")" \
+				"$(merge_value ksm "$metric")")"
+		done
+	} >"$out/merge.dat"
+	gnuplot <<EOF
+set terminal pngcairo size 800,480 noenhanced
+set output "$out/merge.png"
+set title "cowbuf vs KSM: same content, same pages_to_scan ($lane lane, qemu TCG)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set ylabel "relative to KSM (KSM = 1, lower is better)"
+set yrange [0:*]
+set grid ytics
+set key top left
+plot "$out/merge.dat" using 2:xtic(1) title "KSM", "" using 3 title "cowbuf"
+EOF
+fi

@@ -36,6 +36,9 @@ static const char usage_text[] =
 "                       optionally commit it and fill it, and show what it holds\n"
 "  demo [SIZE]          two processes exchange a SIZE buffer (default 64M) both\n"
 "                       ways over a channel, MOVE then SHARE, with timings\n"
+"  merge-demo [SIZE]    fill a mergeable region (default 16M) half with\n"
+"                       duplicates, watch cowbufd merge it, break one\n"
+"                       copy-on-write, unmerge with run=2\n"
 "  recv SOCKET [-o FILE]\n"
 "                       make a channel, hand it to the first sender connecting\n"
 "                       to the UNIX socket SOCKET, receive one message and\n"
@@ -259,6 +262,80 @@ static int cmd_set(int argc, char **argv)
 	fprintf(f, "%s\n", argv[2]);
 	if (fclose(f))
 		die(path, errno);
+	return 0;
+}
+
+static long merge_counter(const char *name)
+{
+	char val[64];
+
+	return read_value(MERGE_DIR, name, val, sizeof(val)) ? -1 : atol(val);
+}
+
+static void set_knob(const char *name, const char *val)
+{
+	char *argv[] = { "set", (char *)name, (char *)val };
+
+	if (cmd_set(3, argv))
+		exit(1);
+}
+
+static void merge_line(double t0)
+{
+	printf("%6.2f s  pages_shared %6ld  pages_sharing %6ld  volatile %6ld  full_scans %4ld  frames %6ld\n",
+	       now() - t0, merge_counter("pages_shared"), merge_counter("pages_sharing"),
+	       merge_counter("pages_volatile"), merge_counter("full_scans"),
+	       merge_counter("frames"));
+}
+
+static int cmd_merge_demo(int argc, char **argv)
+{
+	uint64_t size = argc > 1 ? parse_size(argv[1]) : 16ull << 20;
+	size_t page = sysconf(_SC_PAGESIZE), pages = size / page, i, k;
+	long last = -1, stable = 0, breaks;
+	int dev = open_dev(), fd, ret;
+	double t0;
+	char *p;
+
+	fd = cowbuf_region_create(dev, size, COWBUF_REGION_MERGEABLE | COWBUF_FD_CLOEXEC);
+	if (fd < 0)
+		die("region create", fd);
+	ret = cowbuf_map(fd, size, 0, PROT_READ | PROT_WRITE, (void **)&p);
+	if (ret)
+		die("mmap", ret);
+	/* First half: groups of 8 identical pages; second half: unique. */
+	for (i = 0; i < pages; i++)
+		for (k = 0; k < page / 8; k++)
+			((uint64_t *)(p + i * page))[k] =
+				(i < pages / 2 ? i / 8 : i) * 0x9e3779b97f4a7c15ull + k;
+	printf("%llu MiB mergeable: %zu pages in groups of 8 identical pages, %zu unique\n",
+	       (unsigned long long)size >> 20, pages / 2, pages - pages / 2);
+	set_knob("pages_to_scan", "1000");
+	set_knob("sleep_millisecs", "10");
+	set_knob("run", "1");
+	t0 = now();
+	while (stable < 4 && now() - t0 < 60) {
+		long sharing = merge_counter("pages_sharing");
+
+		merge_line(t0);
+		stable = sharing == last && sharing > 0 ? stable + 1 : 0;
+		last = sharing;
+		usleep(250000);
+	}
+	set_knob("run", "0");
+	breaks = merge_counter("cow_breaks");
+	p[0] ^= 1;
+	printf("wrote one byte to a merged page: cow_breaks %ld -> %ld, the other 7 pages unchanged: %s\n",
+	       breaks, merge_counter("cow_breaks"),
+	       !memcmp(p + page, p + 2 * page, page) ? "yes" : "NO");
+	p[0] ^= 1;
+	set_knob("run", "2");
+	printf("run=2 (unmerge everything):\n");
+	merge_line(t0);
+	set_knob("run", "0");
+	munmap(p, size);
+	close(fd);
+	close(dev);
 	return 0;
 }
 
@@ -565,6 +642,8 @@ int main(int argc, char **argv)
 		return cmd_create(argc - 1, argv + 1);
 	if (!strcmp(cmd, "demo"))
 		return cmd_demo(argc - 1, argv + 1);
+	if (!strcmp(cmd, "merge-demo"))
+		return cmd_merge_demo(argc - 1, argv + 1);
 	if (!strcmp(cmd, "recv"))
 		return cmd_recv(argc - 1, argv + 1);
 	if (!strcmp(cmd, "send"))

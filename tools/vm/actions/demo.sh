@@ -40,6 +40,12 @@ cowbufctl send /tmp/cowbuf.sock /tmp/payload
 wait
 cmp -n 3000000 /tmp/payload /tmp/received && echo "the first 3000000 bytes match"
 
+step "cowbufctl merge-demo 16M: cowbufd merges a region, live"
+cowbufctl merge-demo 16M
+
+step "cowbufctl stats"
+cowbufctl stats
+
 step "everything freed"
 cowbufctl info
 

@@ -274,17 +274,21 @@ static long merge_counter(const char *name)
 
 static void set_knob(const char *name, const char *val)
 {
-	char *argv[] = { "set", (char *)name, (char *)val };
+	char path[256];
+	FILE *f;
 
-	if (cmd_set(3, argv))
-		exit(1);
+	snprintf(path, sizeof(path), MERGE_DIR "/%s", name);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%s\n", val) < 0 || fclose(f))
+		die(path, errno);
 }
 
 static void merge_line(double t0)
 {
-	printf("%6.2f s  pages_shared %6ld  pages_sharing %6ld  volatile %6ld  full_scans %4ld  frames %6ld\n",
+	printf("%6.2f s  pages_shared %6ld  pages_sharing %6ld  volatile %6ld",
 	       now() - t0, merge_counter("pages_shared"), merge_counter("pages_sharing"),
-	       merge_counter("pages_volatile"), merge_counter("full_scans"),
+	       merge_counter("pages_volatile"));
+	printf("  full_scans %4ld  frames %6ld\n", merge_counter("full_scans"),
 	       merge_counter("frames"));
 }
 
@@ -325,8 +329,9 @@ static int cmd_merge_demo(int argc, char **argv)
 	set_knob("run", "0");
 	breaks = merge_counter("cow_breaks");
 	p[0] ^= 1;
-	printf("wrote one byte to a merged page: cow_breaks %ld -> %ld, the other 7 pages unchanged: %s\n",
-	       breaks, merge_counter("cow_breaks"),
+	printf("wrote one byte to a merged page: cow_breaks %ld -> %ld,", breaks,
+	       merge_counter("cow_breaks"));
+	printf(" the other 7 pages unchanged: %s\n",
 	       !memcmp(p + page, p + 2 * page, page) ? "yes" : "NO");
 	p[0] ^= 1;
 	set_knob("run", "2");

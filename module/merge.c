@@ -560,12 +560,14 @@ static int merge_scan_chunk(struct cowbuf_region *region, pgoff_t start,
 			/* Changed since the previous pass: not a candidate yet. */
 			if (!s->has_stored || s->hash != s->stored) {
 				atomic_long_inc(&nr_pages_volatile);
+				cond_resched();
 				continue;
 			}
 		} else {
 			s->hash = s->stored;
 		}
 		s->merged = merge_candidate(region, s);
+		cond_resched();
 		if (s->merged) {
 			(*merged)++;
 			m_first = min(m_first, s->pgoff);

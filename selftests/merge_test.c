@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "cowbuf_util.h"
@@ -357,6 +358,32 @@ TEST_F(merge, sharing_cap_is_respected)
 	EXPECT_EQ(16, shared_pages(self->fd));
 	for (i = 0; i < 16; i++)
 		EXPECT_EQ(-1, pattern_check(self->map + i * PAGE, PAGE, 77));
+}
+
+/* A page somebody holds a reference to (here a pipe) is never merged. */
+TEST_F(merge, pinned_pages_are_not_merged)
+{
+	struct iovec iov = { .iov_base = self->map + 2 * PAGE, .iov_len = PAGE };
+	char *sink = malloc(PAGE);
+	int pipefd[2];
+
+	ASSERT_NE(NULL, sink);
+	fill_groups(self->map);
+	ASSERT_EQ(0, pipe(pipefd));
+	ASSERT_EQ((ssize_t)PAGE, vmsplice(pipefd[1], &iov, 1, 0));
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	/* The first group merges three of its four pages, not the pinned one. */
+	EXPECT_EQ(31, shared_pages(self->fd));
+	EXPECT_EQ(23, knob_get("pages_sharing"));
+	/* Released, it merges too. */
+	ASSERT_EQ((ssize_t)PAGE, read(pipefd[0], sink, PAGE));
+	ASSERT_TRUE(wait_full_scans(3));
+	EXPECT_EQ(32, shared_pages(self->fd));
+	EXPECT_TRUE(groups_intact(self->map));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	free(sink);
 }
 
 TEST_F(merge, knobs_are_validated)

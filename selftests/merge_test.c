@@ -334,6 +334,8 @@ TEST_F(merge, volatile_pages_are_not_merged)
 	fill_groups(self->map);
 	frames = cowbuf_counter("frames");
 	ASSERT_EQ(0, pthread_create(&thread, NULL, spin_writes, &s));
+	/* Passes 50 ms apart: the spinner rewrites its pages many times each. */
+	ASSERT_EQ(0, knob_set("sleep_millisecs", 50));
 	ASSERT_EQ(0, knob_set("run", 1));
 	ASSERT_TRUE(wait_full_scans(5));
 	EXPECT_GT(knob_get("pages_volatile"), 0);

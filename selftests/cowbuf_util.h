@@ -6,6 +6,7 @@
 #define COWBUF_UTIL_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,31 +20,14 @@
 
 #define PAGE	((size_t)sysconf(_SC_PAGESIZE))
 
-/* A counter from /sys/kernel/mm/cowbuf/, or -1. */
-static inline long cowbuf_counter(const char *name)
+/* A number read from a sysfs file, or -errno. */
+static inline long sysfs_read_long(const char *dir, const char *name)
 {
-	char path[128];
-	long val = -1;
+	char path[256];
+	long val;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/kernel/mm/cowbuf/%s", name);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &val) != 1)
-		val = -1;
-	fclose(f);
-	return val;
-}
-
-/* Read or write a module parameter; -errno on failure. */
-static inline long cowbuf_param_get(const char *name)
-{
-	char path[128];
-	long val = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/module/cowbuf/parameters/%s", name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "r");
 	if (!f)
 		return -errno;
@@ -53,13 +37,14 @@ static inline long cowbuf_param_get(const char *name)
 	return val;
 }
 
-static inline int cowbuf_param_set(const char *name, long val)
+/* Write a number to a sysfs file; 0 or -errno. */
+static inline int sysfs_write_long(const char *dir, const char *name, long val)
 {
-	char path[128];
+	char path[256];
 	int ret = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/module/cowbuf/parameters/%s", name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "w");
 	if (!f)
 		return -errno;
@@ -68,6 +53,54 @@ static inline int cowbuf_param_set(const char *name, long val)
 	if (fclose(f))
 		ret = -errno;
 	return ret;
+}
+
+#define COWBUF_SYSFS	"/sys/kernel/mm/cowbuf"
+#define COWBUF_PARAMS	"/sys/module/cowbuf/parameters"
+
+/* A counter or knob of /sys/kernel/mm/cowbuf/. */
+static inline long cowbuf_counter(const char *name)
+{
+	return sysfs_read_long(COWBUF_SYSFS, name);
+}
+
+/* Read or write a module parameter; -errno on failure. */
+static inline long cowbuf_param_get(const char *name)
+{
+	return sysfs_read_long(COWBUF_PARAMS, name);
+}
+
+static inline int cowbuf_param_set(const char *name, long val)
+{
+	return sysfs_write_long(COWBUF_PARAMS, name, val);
+}
+
+/* A region's committed pages, or -1. */
+static inline long committed(int region)
+{
+	struct cowbuf_region_info info;
+
+	if (cowbuf_region_info(region, &info))
+		return -1;
+	return (long)info.committed_pages;
+}
+
+/* /proc/self/fdinfo/@fd into @buf; the length read, or -1. */
+static inline ssize_t read_fdinfo(int fd, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY);
+	if (f < 0)
+		return -1;
+	n = read(f, buf, size - 1);
+	close(f);
+	if (n >= 0)
+		buf[n] = 0;
+	return n;
 }
 
 /*

@@ -18,7 +18,6 @@
 #include "../kselftest_harness.h"
 
 #define NR_PAGES	64
-#define KNOBS		"/sys/kernel/mm/cowbuf/"
 
 static long knob_get(const char *name)
 {
@@ -27,19 +26,7 @@ static long knob_get(const char *name)
 
 static int knob_set(const char *name, long val)
 {
-	char path[128];
-	FILE *f;
-	int ret = 0;
-
-	snprintf(path, sizeof(path), KNOBS "%s", name);
-	f = fopen(path, "w");
-	if (!f)
-		return -errno;
-	if (fprintf(f, "%ld\n", val) < 0)
-		ret = -EIO;
-	if (fclose(f))
-		ret = -errno;
-	return ret;
+	return sysfs_write_long(COWBUF_SYSFS, name, val);
 }
 
 static int knob_write(const char *name, const char *val)
@@ -48,7 +35,7 @@ static int knob_write(const char *name, const char *val)
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), KNOBS "%s", name);
+	snprintf(path, sizeof(path), COWBUF_SYSFS "/%s", name);
 	fd = open(path, O_WRONLY);
 	if (fd < 0)
 		return -errno;

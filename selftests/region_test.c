@@ -44,15 +44,6 @@ FIXTURE_TEARDOWN(region)
 	EXPECT_EQ(self->frames_before, cowbuf_counter("frames"));
 }
 
-static long committed(int fd)
-{
-	struct cowbuf_region_info info;
-
-	if (cowbuf_region_info(fd, &info))
-		return -1;
-	return (long)info.committed_pages;
-}
-
 TEST(create_validates_size_and_flags)
 {
 	struct cowbuf_region_create args = { 0 };
@@ -391,20 +382,12 @@ TEST_F(region, mapping_outlives_the_descriptor)
 
 TEST_F(region, fdinfo_shows_size_and_commit)
 {
-	char path[64], buf[512];
-	ssize_t n;
-	int fd;
+	char buf[512], line[64];
 
 	ASSERT_EQ(0, cowbuf_commit(self->fd, self->map, 3 * PAGE));
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", self->fd);
-	fd = open(path, O_RDONLY);
-	ASSERT_GE(fd, 0);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	ASSERT_GT(n, 0);
-	buf[n] = 0;
-	snprintf(path, sizeof(path), "cowbuf-region-size:\t%zu\n", self->size);
-	EXPECT_NE(NULL, strstr(buf, path)) TH_LOG("%s", buf);
+	ASSERT_GT(read_fdinfo(self->fd, buf, sizeof(buf)), 0);
+	snprintf(line, sizeof(line), "cowbuf-region-size:\t%zu\n", self->size);
+	EXPECT_NE(NULL, strstr(buf, line)) TH_LOG("%s", buf);
 	EXPECT_NE(NULL, strstr(buf, "cowbuf-committed-pages:\t3\n")) TH_LOG("%s", buf);
 }
 

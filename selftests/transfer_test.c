@@ -60,15 +60,6 @@ FIXTURE_TEARDOWN(xfer)
 	EXPECT_EQ(self->messages_before, cowbuf_counter("messages"));
 }
 
-static long committed(int fd)
-{
-	struct cowbuf_region_info info;
-
-	if (cowbuf_region_info(fd, &info))
-		return -1;
-	return (long)info.committed_pages;
-}
-
 static long queued(int ch)
 {
 	struct cowbuf_channel_info info;
@@ -638,18 +629,10 @@ TEST_F(xfer, recv_over_the_region_cap_keeps_the_message)
 
 TEST_F(xfer, channel_fdinfo_shows_queued_transfers)
 {
-	char path[64], buf[512];
-	ssize_t n;
-	int fd;
+	char buf[512];
 
 	ASSERT_EQ(0, cowbuf_send(self->ch, self->src, 5 * PAGE, COWBUF_MODE_MOVE));
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", self->ch);
-	fd = open(path, O_RDONLY);
-	ASSERT_GE(fd, 0);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	ASSERT_GT(n, 0);
-	buf[n] = 0;
+	ASSERT_GT(read_fdinfo(self->ch, buf, sizeof(buf)), 0);
 	EXPECT_NE(NULL, strstr(buf, "cowbuf-queued-messages:\t1\n")) TH_LOG("%s", buf);
 	EXPECT_NE(NULL, strstr(buf, "cowbuf-queued-pages:\t5\n")) TH_LOG("%s", buf);
 }

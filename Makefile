@@ -4,8 +4,12 @@
 # installed Debian linux-headers-*-amd64); `make check` is the test command.
 
 KDIR ?= $(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1)
+VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all module clean deps lint check demo bench lane-stock lane-debug
+.PHONY: all module clean deps lint check demo bench lane-stock lane-debug \
+	install uninstall modules_install dkms-install dkms-uninstall
 
 all: module
 
@@ -16,6 +20,43 @@ module:
 clean:
 	@test -z "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf build
+
+# The userspace side: cowbufctl, libcowbuf (static), the uapi header, man pages.
+install:
+	$(MAKE) -C tools OUT=$(CURDIR)/build/install LDFLAGS= \
+		$(CURDIR)/build/install/cowbufctl $(CURDIR)/build/install/libcowbuf.a
+	install -D -m 0755 build/install/cowbufctl $(DESTDIR)$(PREFIX)/bin/cowbufctl
+	install -D -m 0644 build/install/libcowbuf.a $(DESTDIR)$(PREFIX)/lib/libcowbuf.a
+	install -D -m 0644 tools/lib/libcowbuf.h $(DESTDIR)$(PREFIX)/include/libcowbuf.h
+	install -D -m 0644 uapi/linux/cowbuf.h $(DESTDIR)$(PREFIX)/include/linux/cowbuf.h
+	install -D -m 0644 tools/man/cowbufctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/cowbufctl.1
+	install -D -m 0644 tools/man/libcowbuf.3 $(DESTDIR)$(PREFIX)/share/man/man3/libcowbuf.3
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/cowbufctl $(DESTDIR)$(PREFIX)/lib/libcowbuf.a \
+		$(DESTDIR)$(PREFIX)/include/libcowbuf.h \
+		$(DESTDIR)$(PREFIX)/include/linux/cowbuf.h \
+		$(DESTDIR)$(PREFIX)/share/man/man1/cowbufctl.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man3/libcowbuf.3
+
+# The module, into /lib/modules/<release>/updates (INSTALL_MOD_PATH honoured),
+# unsigned: Debian's signing key is not ours.
+modules_install: module
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=updates CONFIG_MODULE_SIG_ALL= \
+		modules_install
+
+# DKMS: sources to /usr/src/cowbuf-$(VERSION), built for every kernel.
+dkms-install:
+	rm -rf $(DESTDIR)/usr/src/cowbuf-$(VERSION)
+	mkdir -p $(DESTDIR)/usr/src/cowbuf-$(VERSION)
+	cp -r Kbuild dkms.conf module uapi $(DESTDIR)/usr/src/cowbuf-$(VERSION)/
+	dkms add -m cowbuf -v $(VERSION)
+	dkms build -m cowbuf -v $(VERSION)
+	dkms install -m cowbuf -v $(VERSION)
+
+dkms-uninstall:
+	-dkms remove -m cowbuf -v $(VERSION) --all
+	rm -rf $(DESTDIR)/usr/src/cowbuf-$(VERSION)
 
 # Install the Debian packages the build and the VM lanes need.
 deps:

@@ -1,10 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# make check: install what is missing, build, lint, then both VM lanes with
-# the kselftests. Ends with "N passed, N failed": the kselftest cases of both
-# lanes, plus one failure for each build, lint check or lane that failed
-# outside a test case. Exits non-zero on any failure.
+# make check: install what is missing, build, lint, the host tests (DKMS,
+# install, man pages, documentation), then both VM lanes with the
+# kselftests. Ends with "N passed, N failed": the host tests and the
+# kselftest cases of both lanes, plus one failure for each build, lint check
+# or lane that failed outside a test case. Exits non-zero on any failure.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -29,6 +30,17 @@ fi
 rm -f build-module.log
 
 "$here/lint.sh" || failed=$((failed + $(cat build/lint/failed 2>/dev/null || echo 1)))
+
+# Host tests (DKMS, install, man pages, documentation) count like kselftests.
+"$here/host-tests.sh"
+if [ -r build/host/totals ]; then
+	read -r p f <build/host/totals
+else
+	p=0
+	f=1
+fi
+passed=$((passed + p))
+failed=$((failed + f))
 
 for lane in ${COWBUF_LANES:-stock debug}; do
 	rm -f "build/$lane/totals"

@@ -10,6 +10,7 @@ pkgs=(
 	linux-headers-amd64 linux-source-6.1
 	bc flex bison libelf-dev libssl-dev dwarves
 	sparse qemu-system-x86 busybox-static gnuplot-nox libnuma-dev
+	dkms python3-sphinx groff-base man-db
 )
 
 missing=()

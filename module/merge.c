@@ -641,12 +641,16 @@ static void merge_scan_batch(void)
 		region = cursor_region;
 		start = next_mergeable(region, cursor_pgoff);
 		if (start == ULONG_MAX) {
-			/* Next region; past the last, a full scan ended. */
+			/*
+			 * Next region; past the last, a full scan ended. The
+			 * batch ends with it: the next pass comes after the
+			 * sleep, or a page could look unwritten for no longer
+			 * than the scanner takes to come round again.
+			 */
 			if (list_is_last(&region->merge_node, &cowbuf_merge_regions)) {
 				cursor_region = NULL;
 				merge_end_full_scan();
-				if (!scanned)
-					break;
+				break;
 			} else {
 				cursor_region = list_next_entry(region, merge_node);
 				cursor_pgoff = 0;

@@ -71,7 +71,10 @@ int main(void)
 }
 EOF
 	gcc -Wall -Werror -I"$d/usr/include" -o "$out/user" "$out/user.c" \
-		-L"$d/usr/lib" -lcowbuf && "$d/usr/bin/cowbufctl" --help | grep -q merge-demo
+		-L"$d/usr/lib" -lcowbuf &&
+		gcc -Wall -Werror -I"$d/usr/include" -o "$out/handoff" \
+			"$top/tools/examples/handoff.c" -L"$d/usr/lib" -lcowbuf &&
+		"$d/usr/bin/cowbufctl" --help | grep -q merge-demo
 }
 
 man_pages() {
@@ -102,7 +105,8 @@ echo "TAP version 13"
 echo "1..7"
 check "dkms builds cowbuf $version for $release" dkms_build
 check "make install and uninstall honour DESTDIR and PREFIX" install_destdir
-check "a program builds against the installed header and library" build_against_install
+check "programs (and tools/examples) build against the installed library" \
+	build_against_install
 check "make modules_install honours INSTALL_MOD_PATH" modules_install
 check "man pages render without warnings" man_pages
 check "Documentation builds with sphinx -W" documentation

@@ -651,10 +651,9 @@ static void merge_scan_batch(void)
 				cursor_region = NULL;
 				merge_end_full_scan();
 				break;
-			} else {
-				cursor_region = list_next_entry(region, merge_node);
-				cursor_pgoff = 0;
 			}
+			cursor_region = list_next_entry(region, merge_node);
+			cursor_pgoff = 0;
 			continue;
 		}
 		end = start + 1;

@@ -6,7 +6,7 @@
  * copying (MOVE); the child changes it and shares it back (SHARE), and the
  * parent checks what came back.
  *
- *   cc -o handoff handoff.c -lcowbuf
+ * Build: cc -o handoff tools/examples/handoff.c -lcowbuf
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,7 +16,7 @@
 
 #include <libcowbuf.h>
 
-#define SIZE (1 << 20)
+#define SIZE 0x100000	/* 1 MiB */
 
 static void *region(int dev)
 {

@@ -6,7 +6,7 @@
  * copying (MOVE); the child changes it and shares it back (SHARE), and the
  * parent checks what came back.
  *
- * Build: cc -o handoff tools/examples/handoff.c -lcowbuf
+ * Build it with -lcowbuf after make install.
  */
 #include <stdio.h>
 #include <string.h>

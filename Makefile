@@ -4,6 +4,10 @@
 # installed Debian linux-headers-*-amd64); `make check` is the test command.
 
 KDIR ?= $(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1)
+# The kernel DKMS builds for: the running one if its headers are installed,
+# else the one of KDIR.
+KRELEASE ?= $(shell if [ -e /lib/modules/$$(uname -r)/build ]; then uname -r; \
+	else basename $(KDIR) | sed 's/^linux-headers-//'; fi)
 VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -45,14 +49,15 @@ modules_install: module
 	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=updates CONFIG_MODULE_SIG_ALL= \
 		modules_install
 
-# DKMS: sources to /usr/src/cowbuf-$(VERSION), built for every kernel.
+# DKMS: sources to /usr/src/cowbuf-$(VERSION), built and installed for
+# KRELEASE now and by DKMS for kernels installed later.
 dkms-install:
 	rm -rf $(DESTDIR)/usr/src/cowbuf-$(VERSION)
 	mkdir -p $(DESTDIR)/usr/src/cowbuf-$(VERSION)
 	cp -r Kbuild dkms.conf module uapi $(DESTDIR)/usr/src/cowbuf-$(VERSION)/
 	dkms add -m cowbuf -v $(VERSION)
-	dkms build -m cowbuf -v $(VERSION)
-	dkms install -m cowbuf -v $(VERSION)
+	dkms build -m cowbuf -v $(VERSION) -k $(KRELEASE)
+	dkms install -m cowbuf -v $(VERSION) -k $(KRELEASE)
 
 dkms-uninstall:
 	-dkms remove -m cowbuf -v $(VERSION) --all

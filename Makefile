@@ -12,7 +12,7 @@ VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all module clean deps lint check demo bench lane-stock lane-debug \
+.PHONY: all module clean deps lint check demo bench gauntlet lane-stock lane-debug \
 	install uninstall modules_install dkms-install dkms-uninstall
 
 all: module
@@ -81,6 +81,14 @@ lane-stock lane-debug: deps
 
 demo: deps
 	tools/vm/run.sh stock demo
+
+# The ioctl fuzzer in the debug lane: GAUNTLET_CALLS calls (default a million,
+# about 11 minutes), seed GAUNTLET_SEED (default: from the clock, printed).
+GAUNTLET_CALLS ?= 1000000
+GAUNTLET_SEED ?= $(shell date +%s)
+gauntlet: deps
+	COWBUF_VM_ENV="cbseed=$(GAUNTLET_SEED) cbcalls=$(GAUNTLET_CALLS)" \
+		COWBUF_VM_TIMEOUT=3000 tools/vm/run.sh debug fuzz
 
 # The benchmarks, in one stock-lane VM run: build/bench/report.md and plots.
 bench: deps

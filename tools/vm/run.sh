@@ -94,6 +94,8 @@ pick_accel() {
 boot() {
 	local accel=$1 act=$2 secs=$3 cpu=max
 	local cmdline="console=ttyS0 panic=-1 panic_on_warn=1 oops=panic loglevel=6"
+	# Extra words for /init's environment, e.g. COWBUF_VM_ENV="cbseed=7".
+	cmdline+=" ${COWBUF_VM_ENV:-}"
 	[ "$accel" = kvm ] && cpu=host
 	: >"$out/console.log"
 	: >"$out/results.log"

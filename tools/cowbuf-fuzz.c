@@ -528,6 +528,18 @@ static void *worker(void *p)
 	return NULL;
 }
 
+/* Have the kernel log every blocked task's stack (root, CONFIG_MAGIC_SYSRQ). */
+static void sysrq_blocked_tasks(void)
+{
+	int fd = open("/proc/sysrq-trigger", O_WRONLY);
+
+	if (fd < 0)
+		return;
+	if (write(fd, "w", 1) != 1)
+		perror("sysrq");
+	close(fd);
+}
+
 /* Print what a stuck worker is doing, in user and in kernel space. */
 static void report_stuck(int id)
 {
@@ -617,17 +629,24 @@ int main(int argc, char **argv)
 		args[i].id = i;
 		pthread_create(&th[i], NULL, worker, &args[i]);
 	}
+	/* Every 10 s without progress, show where every worker is. */
 	for (i = 0; i < threads; i++) {
 		struct timespec deadline;
-		int tries = 0;
+		unsigned long last = atomic_load(&calls);
+		int tries = 0, j;
 
 		for (;;) {
 			clock_gettime(CLOCK_REALTIME, &deadline);
 			deadline.tv_sec += 10;
 			if (!pthread_timedjoin_np(th[i], NULL, &deadline))
 				break;
-			if (atomic_load(&calls) >= max_calls && ++tries <= 3)
-				report_stuck(i);
+			if (atomic_load(&calls) == last && ++tries <= 3) {
+				for (j = 0; j < threads; j++)
+					if (strcmp(current_op[j] ? current_op[j] : "", "done"))
+						report_stuck(j);
+				sysrq_blocked_tasks();
+			}
+			last = atomic_load(&calls);
 		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);

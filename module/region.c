@@ -254,10 +254,15 @@ static vm_fault_t cowbuf_region_page_mkwrite(struct vm_fault *vmf)
 	/*
 	 * The fault core holds a reference to @page here. Rather than sleep
 	 * with it while a SEND holds map_lock (which would make the frame look
-	 * pinned to that SEND), let the access fault again, without it.
+	 * pinned to that SEND), let the access fault again, without it. Yield
+	 * first: a kernel-mode access (copy_to_user()) refaults at once and,
+	 * on a kernel without preemption, would otherwise keep the CPU from
+	 * the writer it waits for (a soft lockup the gauntlet found).
 	 */
-	if (!down_read_trylock(&region->map_lock))
+	if (!down_read_trylock(&region->map_lock)) {
+		cond_resched();
 		return VM_FAULT_NOPAGE;
+	}
 	lock_page(page);
 	if (xa_load(&region->slots, vmf->pgoff) != page) {
 		/* The slot changed since the frame was mapped: refault. */

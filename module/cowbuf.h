@@ -149,9 +149,6 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 			pgoff_t first, struct cowbuf_msg *msg);
 void cowbuf_region_unmap(struct cowbuf_region *region, pgoff_t first,
 			 unsigned long nr);
-void cowbuf_region_drop_frames(struct cowbuf_region *region, pgoff_t first,
-			       unsigned long nr, struct page **frames,
-			       unsigned long nr_frames);
 void cowbuf_region_uncharge(struct cowbuf_region *region, unsigned long nr);
 
 /* merge.c */

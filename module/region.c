@@ -400,19 +400,12 @@ static void region_prefault(struct cowbuf_region *region,
 	}
 }
 
-/**
- * cowbuf_region_drop_frames() - release frames taken out of a range
- * @region: the region
- * @first: first page offset of the range
- * @nr: pages in the range
- * @frames: the frames the caller took out of slots of the range; NULL
- *	entries are skipped, the others are released and set to NULL
- * @nr_frames: entries in @frames
- *
- * Waits for faults still mapping the frames, removes every mapping of the
- * range, then releases the frames.
+/*
+ * Release @nr_frames frames the caller took out of slots of [first,
+ * first + nr) (NULL entries are skipped, the others set to NULL): wait for
+ * faults still mapping them, remove every mapping of the range, release.
  */
-void cowbuf_region_drop_frames(struct cowbuf_region *region, pgoff_t first,
+static void region_drop_frames(struct cowbuf_region *region, pgoff_t first,
 			       unsigned long nr, struct page **frames,
 			       unsigned long nr_frames)
 {
@@ -533,15 +526,15 @@ static int region_decommit(struct cowbuf_region *region, pgoff_t first,
 		xa_erase(&region->slots, index);
 		batch[n++] = page;
 		if (n == COWBUF_PREFAULT_BATCH) {
-			cowbuf_region_drop_frames(region, batch_first,
-						  index - batch_first + 1, batch, n);
+			region_drop_frames(region, batch_first,
+					   index - batch_first + 1, batch, n);
 			dropped += n;
 			n = 0;
 		}
 	}
 	if (n) {
-		cowbuf_region_drop_frames(region, batch_first,
-					  first + nr - batch_first, batch, n);
+		region_drop_frames(region, batch_first,
+				   first + nr - batch_first, batch, n);
 		dropped += n;
 	}
 	cowbuf_region_uncharge(region, dropped);
@@ -707,7 +700,7 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 	}
 	xas_unlock(&xas);
 
-	cowbuf_region_drop_frames(region, first, nr, old, nr);
+	region_drop_frames(region, first, nr, old, nr);
 	if (delta < 0)
 		cowbuf_region_uncharge(region, -delta);
 	region_map_runs(vma, addr, msg->frames, nr);

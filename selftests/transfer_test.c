@@ -69,6 +69,27 @@ static long queued(int ch)
 	return info.queued_messages;
 }
 
+/*
+ * A channel holding @depth messages: max_queue_depth applies at creation, so
+ * set it, create, and put it back. Returns the fd or -errno.
+ */
+static int channel_with_depth(int dev, long depth, uint32_t flags)
+{
+	long old = cowbuf_param_get("max_queue_depth");
+	int ch, ret;
+
+	ret = cowbuf_param_set("max_queue_depth", depth);
+	if (ret)
+		return ret;
+	ch = cowbuf_channel_create(dev, flags);
+	ret = cowbuf_param_set("max_queue_depth", old);
+	if (ret && ch >= 0) {
+		close(ch);
+		return ret;
+	}
+	return ch;
+}
+
 TEST(channel_create_validates_flags)
 {
 	struct cowbuf_channel_create args = { .flags = 4, .fd = -3 };
@@ -325,14 +346,11 @@ TEST_F(xfer, messages_arrive_in_order)
 TEST_F(xfer, nonblocking_and_poll)
 {
 	struct pollfd pfd = { .fd = self->ch, .events = POLLIN | POLLOUT };
-	long old = cowbuf_param_get("max_queue_depth");
 	int ch, i;
 
 	if (!cowbuf_is_root())
 		SKIP(return, "needs root to set max_queue_depth");
-	ASSERT_EQ(0, cowbuf_param_set("max_queue_depth", 3));
-	ch = cowbuf_channel_create(self->dev, COWBUF_FD_NONBLOCK);
-	ASSERT_EQ(0, cowbuf_param_set("max_queue_depth", old));
+	ch = channel_with_depth(self->dev, 3, COWBUF_FD_NONBLOCK);
 	ASSERT_GE(ch, 0);
 	pfd.fd = ch;
 
@@ -374,15 +392,12 @@ TEST_F(xfer, blocking_recv_is_interruptible)
 
 TEST_F(xfer, blocking_send_waits_for_room)
 {
-	long old = cowbuf_param_get("max_queue_depth");
 	int ch, status;
 	pid_t pid;
 
 	if (!cowbuf_is_root())
 		SKIP(return, "needs root to set max_queue_depth");
-	ASSERT_EQ(0, cowbuf_param_set("max_queue_depth", 1));
-	ch = cowbuf_channel_create(self->dev, 0);
-	ASSERT_EQ(0, cowbuf_param_set("max_queue_depth", old));
+	ch = channel_with_depth(self->dev, 1, 0);
 	ASSERT_GE(ch, 0);
 
 	pid = fork();
@@ -534,15 +549,12 @@ TEST_F(xfer, closing_a_channel_frees_queued_messages)
 /* kill -9 in a blocked SEND and in a blocked RECV leaks nothing. */
 TEST_F(xfer, kill_while_blocked_leaks_nothing)
 {
-	long old = cowbuf_param_get("max_queue_depth");
 	int ch, i, status;
 	pid_t pid[2];
 
 	if (!cowbuf_is_root())
 		SKIP(return, "needs root to set max_queue_depth");
-	ASSERT_EQ(0, cowbuf_param_set("max_queue_depth", 1));
-	ch = cowbuf_channel_create(self->dev, 0);
-	ASSERT_EQ(0, cowbuf_param_set("max_queue_depth", old));
+	ch = channel_with_depth(self->dev, 1, 0);
 	ASSERT_GE(ch, 0);
 	pattern_fill(self->src, self->size, 31);
 

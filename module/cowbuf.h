@@ -15,7 +15,9 @@
  * 4. the page lock of a frame (lock_page()); never two at once;
  * 5. the mapping's i_mmap_rwsem and the page-table locks, inside
  *    unmap_mapping_range() and vm_insert_pages();
- * 6. cowbuf_channel.lock (a spinlock, innermost), cowbuf_user_lock.
+ * 6. cowbuf_channel.lock (a spinlock, innermost), cowbuf_user_lock, and the
+ *    scanner's scanner_refs_lock (merge.c), taken inside xa_lock and the
+ *    page lock.
  *
  * The merge scanner (merge.c) takes cowbuf_merge_mutex before any region's
  * map_lock, and between mm->mmap_lock and map_lock in the MERGE ioctl. It
@@ -95,7 +97,7 @@ void cowbuf_frame_set_stable_locked(struct page *page, bool stable);
 void cowbuf_frame_share_locked(struct page *page);
 void cowbuf_frame_unshare_locked(struct page *page);
 void cowbuf_frame_release(struct page *page);
-bool cowbuf_frame_pinned(struct page *page, int extra);
+bool cowbuf_frame_pinned(struct page *page);
 void cowbuf_frame_lock_barrier(struct page *page);
 
 /**
@@ -161,6 +163,7 @@ long cowbuf_merge_ioctl(struct cowbuf_region *region, struct vm_area_struct *vma
 			pgoff_t first, unsigned long nr, u32 flags);
 long cowbuf_merge_info(struct cowbuf_region *region, void __user *uarg);
 void cowbuf_merge_show_fdinfo(struct seq_file *m, struct cowbuf_region *region);
+int cowbuf_merge_other_refs(struct page *page);
 
 /**
  * struct cowbuf_msg - one SEND: the frames of a range, in order

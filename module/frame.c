@@ -138,23 +138,27 @@ void cowbuf_frame_release(struct page *page)
 /**
  * cowbuf_frame_pinned() - whether a frame has references cowbuf cannot see
  * @page: the frame, locked by the caller
- * @extra: references the caller itself holds
  *
  * Every holder owns a reference, every page-table entry mapping the frame
  * owns one, and so does the merge scanner's stable table if the frame is in
- * it; anything beyond that is somebody else's (GUP, a pipe, a fault in
- * flight).
+ * it; the scanner's passing references are no pin either
+ * (cowbuf_merge_other_refs()). Anything beyond that is somebody else's (GUP,
+ * a pipe, a fault in flight).
  *
  * Return: true if the frame has such references.
  */
-bool cowbuf_frame_pinned(struct page *page, int extra)
+bool cowbuf_frame_pinned(struct page *page)
 {
-	unsigned long refs = page_private(page) & COWBUF_FRAME_SHARERS;
+	int refs = page_private(page) & COWBUF_FRAME_SHARERS;
 
 	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
 	if (page_private(page) & COWBUF_FRAME_STABLE)
 		refs++;
-	return page_count(page) != refs + page_mapcount(page) + extra;
+	refs += page_mapcount(page);
+	/* Every reference is accounted for: nobody else holds one. */
+	if (page_count(page) == refs)
+		return false;
+	return cowbuf_merge_other_refs(page) != refs;
 }
 
 /**

@@ -223,25 +223,92 @@ struct cowbuf_scan_slot {
 /*
  * The chunk being scanned, and its length while candidates are processed
  * (cowbuf_merge_mutex held: there is one scanner). Not on the stack: too big.
+ * @scan_other is the frame of the other candidate merge_with_unstable() is
+ * looking at, which the scanner holds a reference to, or NULL.
+ *
+ * scanner_refs_lock (innermost) makes the references the scanner holds for a
+ * moment visible to cowbuf_merge_other_refs(): every get_page() and
+ * put_page() of those references, and every change of @scan_chunk_len, of a
+ * slot's @merged and of @scan_other, happens under it, together with the
+ * record of the reference.
  */
 static struct cowbuf_scan_slot scan_chunk[COWBUF_SCAN_CHUNK];
 static int scan_chunk_len;
+static struct page *scan_other;
+static DEFINE_SPINLOCK(scanner_refs_lock);
 
 /*
- * References the scanner itself holds to @page: one per slot of the chunk
- * that had it, plus the slot's own, not yet dropped, where that slot has
- * been merged away from it. cowbuf_frame_pinned() must not count them.
+ * References the scanner itself holds to @page (scanner_refs_lock held):
+ * one per slot of the chunk that had it, plus the slot's own, not yet
+ * dropped, where that slot has been merged away from it, plus the other
+ * candidate's.
  */
 static int scanner_refs(struct page *page)
 {
 	int i, refs = 0;
 
+	lockdep_assert_held(&scanner_refs_lock);
 	for (i = 0; i < scan_chunk_len; i++) {
 		if (scan_chunk[i].page != page)
 			continue;
 		refs += scan_chunk[i].merged ? 2 : 1;
 	}
+	if (scan_other == page)
+		refs++;
 	return refs;
+}
+
+/**
+ * cowbuf_merge_other_refs() - a frame's references, less the scanner's
+ * @page: the frame
+ *
+ * The scanner holds references to the frames it is looking at for as long
+ * as a chunk takes; they are no pin, and cowbuf_frame_pinned() must not
+ * count them.
+ *
+ * Return: page_count(@page) less the references the scanner holds now.
+ */
+int cowbuf_merge_other_refs(struct page *page)
+{
+	int refs;
+
+	spin_lock(&scanner_refs_lock);
+	refs = page_count(page) - scanner_refs(page);
+	spin_unlock(&scanner_refs_lock);
+	return refs;
+}
+
+/*
+ * The chunk's slot @pgoff gave up its share of its frame, not yet its
+ * reference (the frame's page lock held): that reference is the scanner's
+ * until the end of the chunk.
+ */
+static void scan_slot_merged(pgoff_t pgoff)
+{
+	int i;
+
+	spin_lock(&scanner_refs_lock);
+	for (i = 0; i < scan_chunk_len; i++)
+		if (scan_chunk[i].pgoff == pgoff)
+			scan_chunk[i].merged = true;
+	spin_unlock(&scanner_refs_lock);
+}
+
+/* Take, or drop, a reference to the other candidate's frame. */
+static void scan_other_get(struct page *page)
+{
+	spin_lock(&scanner_refs_lock);
+	get_page(page);
+	scan_other = page;
+	spin_unlock(&scanner_refs_lock);
+}
+
+static void scan_other_put(void)
+{
+	spin_lock(&scanner_refs_lock);
+	put_page(scan_other);
+	scan_other = NULL;
+	spin_unlock(&scanner_refs_lock);
 }
 
 /*
@@ -272,6 +339,7 @@ static void merge_slot(struct cowbuf_region *region, pgoff_t pgoff,
 	old = xa_store(&region->slots, pgoff, target, GFP_NOWAIT);
 	WARN_ON_ONCE(old != page);
 	cowbuf_frame_unshare_locked(page);
+	scan_slot_merged(pgoff);
 	unlock_page(target);
 	unlock_page(page);
 }
@@ -336,7 +404,7 @@ static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
 	for (i = 0; i < nr; i++) {
 		lock_page(page);
 		if (!slot_clean(region, pgoff, page) ||
-		    cowbuf_frame_pinned(page, scanner_refs(page))) {
+		    cowbuf_frame_pinned(page)) {
 			unlock_page(page);
 			return NOT_MERGED;
 		}
@@ -403,35 +471,41 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	xa_lock(&other->slots);
 	target = xa_load(&other->slots, found->pgoff);
 	if (target)
-		get_page(target);
+		scan_other_get(target);
 	xa_unlock(&other->slots);
-	if (!target || target == page)
+	if (!target)
 		goto out_stale;
+	if (target == page)
+		goto out_put_stale;
 
 	stable = node_alloc(hash, region->user->uid);
 	if (!stable)
 		goto out_put;
 	lock_page(page);
-	if (!slot_clean(region, pgoff, page) || cowbuf_frame_pinned(page, scanner_refs(page)))
+	if (!slot_clean(region, pgoff, page) || cowbuf_frame_pinned(page))
 		goto out_unlock;
 	if (!trylock_page(target))
 		goto out_unlock;
 	/* The other slot must not have been written since it was hashed. */
 	if (!slot_clean(other, found->pgoff, target) ||
-	    cowbuf_frame_pinned(target, scanner_refs(target) + 1) ||
+	    cowbuf_frame_pinned(target) ||
 	    cowbuf_frame_sharers(target) >= READ_ONCE(max_page_sharing) ||
 	    !pages_equal(page, target)) {
 		unlock_page(target);
 		goto out_unlock;
 	}
 	/* @target is about to be shared: it moves to the stable table. */
-	stable->page = target;	/* our reference becomes the table's */
+	stable->page = target;
 	if (rhltable_insert(&cowbuf_stable, &stable->hnode, cowbuf_merge_params)) {
 		unlock_page(target);
 		goto out_unlock;
 	}
 	list_add_tail(&stable->list, &cowbuf_stable_list);
+	/* Our reference becomes the table's. */
+	spin_lock(&scanner_refs_lock);
 	cowbuf_frame_set_stable_locked(target, true);
+	scan_other = NULL;
+	spin_unlock(&scanner_refs_lock);
 	merge_slot(region, pgoff, page, target);
 	trace_cowbuf_merge(region, pgoff, "unstable");
 	unstable_remove(found);
@@ -441,11 +515,11 @@ out_unlock:
 	unlock_page(page);
 	kfree(stable);
 out_put:
-	put_page(target);
+	scan_other_put();
 	return false;
+out_put_stale:
+	scan_other_put();
 out_stale:
-	if (target)
-		put_page(target);
 	unstable_remove(found);
 	return false;
 }
@@ -459,13 +533,14 @@ static bool merge_zero(struct cowbuf_region *region, pgoff_t pgoff,
 		       struct page *page)
 {
 	lock_page(page);
-	if (!slot_clean(region, pgoff, page) || cowbuf_frame_pinned(page, scanner_refs(page)) ||
+	if (!slot_clean(region, pgoff, page) || cowbuf_frame_pinned(page) ||
 	    !page_is_zero(page)) {
 		unlock_page(page);
 		return false;
 	}
 	xa_erase(&region->slots, pgoff);
 	cowbuf_frame_unshare_locked(page);
+	scan_slot_merged(pgoff);
 	unlock_page(page);
 	cowbuf_region_uncharge(region, 1);
 	atomic_long_inc(&region->zero_pages);
@@ -511,6 +586,7 @@ static int merge_scan_chunk(struct cowbuf_region *region, pgoff_t start,
 	limit = min(limit, COWBUF_SCAN_CHUNK);
 	/* The slots' references cannot go while we take ours under xa_lock. */
 	xas_lock(&xas);
+	spin_lock(&scanner_refs_lock);
 	xas_for_each(&xas, page, end - 1) {
 		s = &slots[n];
 		s->pgoff = xas.xa_index;
@@ -521,10 +597,11 @@ static int merge_scan_chunk(struct cowbuf_region *region, pgoff_t start,
 		if (++n == limit)
 			break;
 	}
+	scan_chunk_len = n;
+	spin_unlock(&scanner_refs_lock);
 	xas_unlock(&xas);
 	*next = n == limit ? slots[n - 1].pgoff + 1 : end;
 	atomic_long_add(n, &nr_pages_scanned);
-	scan_chunk_len = n;
 
 	/*
 	 * Clear the dirty marks, then write-protect: a write that got in
@@ -566,23 +643,25 @@ static int merge_scan_chunk(struct cowbuf_region *region, pgoff_t start,
 		} else {
 			s->hash = s->stored;
 		}
-		s->merged = merge_candidate(region, s);
-		cond_resched();
-		if (s->merged) {
+		/* A merge marks the slot (scan_slot_merged()). */
+		if (merge_candidate(region, s)) {
 			(*merged)++;
 			m_first = min(m_first, s->pgoff);
 			m_last = max(m_last, s->pgoff);
 		}
+		cond_resched();
 	}
 
-	scan_chunk_len = 0;
 	if (m_first != ULONG_MAX)
 		cowbuf_region_unmap(region, m_first, m_last - m_first + 1);
+	spin_lock(&scanner_refs_lock);
 	for (i = 0; i < n; i++) {
 		if (slots[i].merged)
 			put_page(slots[i].page);	/* the slot's reference */
 		put_page(slots[i].page);		/* ours */
 	}
+	scan_chunk_len = 0;
+	spin_unlock(&scanner_refs_lock);
 	return n;
 }
 

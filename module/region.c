@@ -50,7 +50,10 @@
 /* Frames inserted into page tables per vm_insert_pages() call. */
 #define COWBUF_PREFAULT_BATCH	32
 
-/* How often SEND looks at a frame with extra references before EBUSY. */
+/*
+ * How often SEND looks at a frame with extra references before EBUSY; it
+ * waits twice as long each time, 0.1 ms first, about 100 ms in all.
+ */
 #define COWBUF_PIN_RETRIES	10
 
 static const struct vm_operations_struct cowbuf_region_vm_ops;
@@ -577,8 +580,12 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 	 * With every mapping of the range gone, a reference beyond the holders'
 	 * and the page tables' is a pin. Taking each page lock also waits for
 	 * faults that were still mapping the frame; the second unmap removes
-	 * what they mapped. A fault on its way out may hold a reference for a
-	 * moment: look again a few times before calling a frame pinned.
+	 * what they mapped. Others hold a reference for a moment without the
+	 * page lock - a fault on its way in, an unmap that has removed its
+	 * entries but not yet dropped their references (the TLB batch of
+	 * munmap() or of an exiting process), and either may be preempted on a
+	 * busy machine: look again, waiting longer each time, before calling a
+	 * frame pinned.
 	 */
 	for (attempt = 0; attempt < COWBUF_PIN_RETRIES; attempt++) {
 		pinned = false;
@@ -587,12 +594,12 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 			if (!page)
 				continue;
 			lock_page(page);
-			pinned = cowbuf_frame_pinned(page, 0);
+			pinned = cowbuf_frame_pinned(page);
 			unlock_page(page);
 		}
 		if (!pinned)
 			break;
-		usleep_range(100, 200);
+		usleep_range(100 << attempt, 200 << attempt);
 	}
 	cowbuf_region_unmap(region, first, nr);
 	if (pinned) {

@@ -67,6 +67,51 @@ unload_refused_while_open() {
 	return $rc
 }
 
+# A program that leaves the module busy through a mapping whose descriptors
+# are closed and a channel with a message queued.
+hold_start() {
+	rm -f /tmp/cowbuf_hold.ready
+	"$(dirname "$0")/cowbuf_hold" "$1" /tmp/cowbuf_hold.ready &
+	hold_pid=$!
+	i=0
+	while [ $i -lt 100 ] && [ ! -e /tmp/cowbuf_hold.ready ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -e /tmp/cowbuf_hold.ready ]
+}
+
+hold_stop() {
+	kill -9 "$hold_pid" 2>/dev/null
+	wait "$hold_pid" 2>/dev/null
+	rm -f /tmp/cowbuf_hold.ready
+}
+
+unload_refused_while_mapped() {
+	hold_start 64 || { hold_stop; return 1; }
+	rc=0
+	rmmod cowbuf 2>/dev/null && rc=1
+	loaded || rc=1
+	[ "$(cat /sys/kernel/mm/cowbuf/frames)" = 64 ] || rc=1
+	[ "$(cat /sys/kernel/mm/cowbuf/messages)" = 1 ] || rc=1
+	hold_stop
+	[ "$(cat /sys/kernel/mm/cowbuf/frames)" = 0 ] || rc=1
+	[ "$(cat /sys/kernel/mm/cowbuf/messages)" = 0 ] || rc=1
+	return $rc
+}
+
+load_unload_cycles() {
+	n=0
+	while [ $n -lt "$1" ]; do
+		modprobe cowbuf && node_ready || return 1
+		hold_start 16 || { hold_stop; return 1; }
+		rmmod cowbuf 2>/dev/null && return 1
+		hold_stop
+		modprobe -r cowbuf && node_gone || return 1
+		n=$((n + 1))
+	done
+}
+
 echo "TAP version 13"
 if [ "$(id -u)" != 0 ]; then
 	echo "1..0 # SKIP cowbuf_module.sh needs root"
@@ -76,14 +121,18 @@ if ! modinfo cowbuf >/dev/null 2>&1 && ! loaded; then
 	echo "1..0 # SKIP cowbuf.ko is not installed"
 	exit $ksft_skip
 fi
-echo "1..7"
+echo "1..10"
 
 check "module loads" sh -c 'modprobe cowbuf && [ -d /sys/module/cowbuf ]'
 check "device node appears" node_ready
 check "unused module has no references" refcnt_is 0
+check "merging across users is off after load" \
+	sh -c '[ "$(cat /sys/kernel/mm/cowbuf/merge_across_users)" = 0 ]'
 check "unload refused while the device is open" unload_refused_while_open
+check "unload refused while a mapping outlives its descriptors" unload_refused_while_mapped
 check "unload succeeds once closed" sh -c 'modprobe -r cowbuf && [ ! -d /sys/module/cowbuf ]'
 check "device node disappears on unload" node_gone
+check "${CYCLES:-10} load, use, unload cycles" load_unload_cycles "${CYCLES:-10}"
 check "module reloads" sh -c 'modprobe cowbuf && [ -d /sys/module/cowbuf ]'
 node_ready
 

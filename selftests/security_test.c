@@ -64,7 +64,7 @@ static int open_denied(const char *path, int flags)
 }
 
 /* Root's objects, which the tests try to reach as nobody. */
-FIXTURE(victim) {
+struct victim {
 	int dev;
 	int region;
 	int channel;
@@ -73,38 +73,42 @@ FIXTURE(victim) {
 	pid_t pid;
 };
 
+FIXTURE(victim) {
+	struct victim v;
+};
+
 FIXTURE_SETUP(victim)
 {
 	if (!cowbuf_is_root())
 		SKIP(return, "needs root");
-	self->pid = getpid();
-	self->size = NR_PAGES * PAGE;
-	self->dev = cowbuf_open();
-	ASSERT_GE(self->dev, 0);
-	self->region = cowbuf_region_create(self->dev, self->size, COWBUF_REGION_MERGEABLE);
-	ASSERT_GE(self->region, 0);
-	ASSERT_EQ(0, cowbuf_map(self->region, self->size, 0, PROT_READ | PROT_WRITE,
-				(void **)&self->map));
-	pattern_fill(self->map, self->size, SEED);
-	self->channel = cowbuf_channel_create(self->dev, 0);
-	ASSERT_GE(self->channel, 0);
+	self->v.pid = getpid();
+	self->v.size = NR_PAGES * PAGE;
+	self->v.dev = cowbuf_open();
+	ASSERT_GE(self->v.dev, 0);
+	self->v.region = cowbuf_region_create(self->v.dev, self->v.size, COWBUF_REGION_MERGEABLE);
+	ASSERT_GE(self->v.region, 0);
+	ASSERT_EQ(0, cowbuf_map(self->v.region, self->v.size, 0, PROT_READ | PROT_WRITE,
+				(void **)&self->v.map));
+	pattern_fill(self->v.map, self->v.size, SEED);
+	self->v.channel = cowbuf_channel_create(self->v.dev, 0);
+	ASSERT_GE(self->v.channel, 0);
 	/* A message waits on the channel: a share of the region's pages. */
-	ASSERT_EQ(0, cowbuf_send(self->channel, self->map, self->size, COWBUF_MODE_SHARE));
+	ASSERT_EQ(0, cowbuf_send(self->v.channel, self->v.map, self->v.size, COWBUF_MODE_SHARE));
 }
 
 FIXTURE_TEARDOWN(victim)
 {
 	if (!cowbuf_is_root())
 		return;
-	munmap(self->map, self->size);
-	close(self->channel);
-	close(self->region);
-	close(self->dev);
+	munmap(self->v.map, self->v.size);
+	close(self->v.channel);
+	close(self->v.region);
+	close(self->v.dev);
 }
 
 static int proc_paths_denied(void *arg)
 {
-	FIXTURE_DATA(victim) *v = arg;
+	struct victim *v = arg;
 	char path[128];
 
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", v->pid, v->region);
@@ -128,12 +132,12 @@ static int proc_paths_denied(void *arg)
 
 TEST_F(victim, regions_and_channels_are_unreachable_through_proc)
 {
-	ASSERT_EQ(0, as_nobody(proc_paths_denied, self));
+	ASSERT_EQ(0, as_nobody(proc_paths_denied, &self->v));
 }
 
 static int cross_memory_denied(void *arg)
 {
-	FIXTURE_DATA(victim) *v = arg;
+	struct victim *v = arg;
 	char buf[64];
 	struct iovec local = { .iov_base = buf, .iov_len = sizeof(buf) };
 	struct iovec remote = { .iov_base = v->map, .iov_len = sizeof(buf) };
@@ -147,13 +151,13 @@ static int cross_memory_denied(void *arg)
 
 TEST_F(victim, region_memory_is_unreachable_by_process_vm_readv)
 {
-	ASSERT_EQ(0, as_nobody(cross_memory_denied, self));
-	EXPECT_EQ(-1, pattern_check(self->map, self->size, SEED));
+	ASSERT_EQ(0, as_nobody(cross_memory_denied, &self->v));
+	EXPECT_EQ(-1, pattern_check(self->v.map, self->v.size, SEED));
 }
 
 static int pidfd_getfd_denied(void *arg)
 {
-	FIXTURE_DATA(victim) *v = arg;
+	struct victim *v = arg;
 	int pidfd = syscall(SYS_pidfd_open, v->pid, 0);
 
 	if (pidfd < 0)
@@ -169,9 +173,9 @@ TEST_F(victim, descriptors_cannot_be_taken_with_pidfd_getfd)
 {
 	struct cowbuf_channel_info info = { 0 };
 
-	ASSERT_EQ(0, as_nobody(pidfd_getfd_denied, self));
+	ASSERT_EQ(0, as_nobody(pidfd_getfd_denied, &self->v));
 	/* The message is still queued for its owner. */
-	ASSERT_EQ(0, cowbuf_channel_info(self->channel, &info));
+	ASSERT_EQ(0, cowbuf_channel_info(self->v.channel, &info));
 	EXPECT_EQ(1, info.queued_messages);
 }
 
@@ -208,23 +212,23 @@ static int handed_channel_works(void *arg)
 
 TEST_F(victim, a_handed_descriptor_works_and_isolates_both_sides)
 {
-	struct handed h = { .size = self->size };
+	struct handed h = { .size = self->v.size };
 	int sv[2];
 	char *back;
 	int fd;
 
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
 	h.sock = sv[1];
-	ASSERT_EQ(0, cowbuf_fd_send(sv[0], self->channel));
+	ASSERT_EQ(0, cowbuf_fd_send(sv[0], self->v.channel));
 	ASSERT_EQ(0, as_nobody(handed_channel_works, &h));
 	/* Nobody's write went to its own copy, never to ours. */
-	EXPECT_EQ(-1, pattern_check(self->map, self->size, SEED));
-	fd = cowbuf_region_create(self->dev, self->size, 0);
+	EXPECT_EQ(-1, pattern_check(self->v.map, self->v.size, SEED));
+	fd = cowbuf_region_create(self->v.dev, self->v.size, 0);
 	ASSERT_GE(fd, 0);
-	ASSERT_EQ(0, cowbuf_map(fd, self->size, 0, PROT_READ | PROT_WRITE, (void **)&back));
-	ASSERT_EQ(0, cowbuf_recv(self->channel, back, self->size, NULL, NULL));
-	EXPECT_EQ(-1, pattern_check(back, self->size, SEED + 1));
-	munmap(back, self->size);
+	ASSERT_EQ(0, cowbuf_map(fd, self->v.size, 0, PROT_READ | PROT_WRITE, (void **)&back));
+	ASSERT_EQ(0, cowbuf_recv(self->v.channel, back, self->v.size, NULL, NULL));
+	EXPECT_EQ(-1, pattern_check(back, self->v.size, SEED + 1));
+	munmap(back, self->v.size);
 	close(fd);
 	close(sv[0]);
 	close(sv[1]);

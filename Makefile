@@ -82,13 +82,19 @@ lane-stock lane-debug: deps
 demo: deps
 	tools/vm/run.sh stock demo
 
-# The ioctl fuzzer in the debug lane: GAUNTLET_CALLS calls (default a million,
-# about 11 minutes), seed GAUNTLET_SEED (default: from the clock, printed).
+# The reliability and security gauntlet in the debug lane
+# (tools/vm/actions/gauntlet.sh): GAUNTLET_CALLS fuzzed calls (default a
+# million), GAUNTLET_SECS seconds of stress (default 90), seed GAUNTLET_SEED
+# (default: from the clock, printed), the kernel's vm selftests and stress-ng
+# beside cowbuf, load/unload cycles and the security tests.
+# GAUNTLET_LANE=stock runs it on Debian's kernel instead.
 GAUNTLET_CALLS ?= 1000000
+GAUNTLET_SECS ?= 90
 GAUNTLET_SEED ?= $(shell date +%s)
+GAUNTLET_LANE ?= debug
 gauntlet: deps
-	COWBUF_VM_ENV="cbseed=$(GAUNTLET_SEED) cbcalls=$(GAUNTLET_CALLS)" \
-		COWBUF_VM_TIMEOUT=3000 tools/vm/run.sh debug fuzz
+	COWBUF_VM_ENV="cbseed=$(GAUNTLET_SEED) cbcalls=$(GAUNTLET_CALLS) cbsecs=$(GAUNTLET_SECS)" \
+		COWBUF_VM_TIMEOUT=3600 tools/vm/run.sh $(GAUNTLET_LANE) gauntlet
 
 # The benchmarks, in one stock-lane VM run: build/bench/report.md and plots.
 bench: deps

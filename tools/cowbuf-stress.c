@@ -26,7 +26,8 @@
  * together) with SIGKILL every 200 ms or so and starts a new one; -P expects
  * memory pressure (a cgroup limit): ENOMEM from COMMIT/RECV, SIGBUS on a
  * write and OOM kills are counted and tolerated instead of failing the run.
- * At the end every process is gone and the module's counters of frames,
+ * SIGTERM or SIGINT ends the run early, as if its time was up. At the end
+ * every process is gone and the module's counters of frames,
  * regions, channels and messages must be back to zero. Exit status 0 means
  * no byte was wrong and nothing unexpected happened.
  */
@@ -76,6 +77,7 @@ static int pressure;
 static size_t churn_bytes = 8UL << 20;
 static int churn_threads = 2;
 
+static volatile sig_atomic_t ended;
 static __thread sigjmp_buf bus_jmp;
 static __thread volatile int bus_armed;
 
@@ -217,6 +219,26 @@ static int write_pages(char *addr, const uint64_t *keys, size_t n, int region)
 	return 0;
 }
 
+static void on_term(int sig)
+{
+	(void)sig;
+	ended = 1;
+}
+
+/*
+ * Under -P the OOM killer is expected, but for the workers only: this
+ * process keeps the score, and the run, alive.
+ */
+static void set_oom_score_adj(int adj)
+{
+	FILE *f = fopen("/proc/self/oom_score_adj", "w");
+
+	if (!f)
+		return;
+	fprintf(f, "%d\n", adj);
+	fclose(f);
+}
+
 static int wait_fd(int fd, short events)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };
@@ -224,15 +246,21 @@ static int wait_fd(int fd, short events)
 	return poll(&pfd, 1, 100);
 }
 
+/* A worker that can't set up ends; under -P, ENOMEM is no failure. */
+static void setup_failed(const char *what, int err)
+{
+	if (tolerate(what, err))
+		exit(0);
+	exit(3);
+}
+
 static void *map_region(int region, size_t len, off_t off)
 {
 	void *addr;
 	int ret = cowbuf_map(region, len, off, PROT_READ | PROT_WRITE, &addr);
 
-	if (ret) {
-		say("cowbuf-stress: mmap (pid %d): %s\n", getpid(), strerror(-ret));
-		exit(3);
-	}
+	if (ret)
+		setup_failed("mmap", ret);
 	return addr;
 }
 
@@ -240,10 +268,8 @@ static int new_region(int dev, size_t len)
 {
 	int fd = cowbuf_region_create(dev, len, COWBUF_FD_CLOEXEC | COWBUF_REGION_MERGEABLE);
 
-	if (fd < 0) {
-		say("cowbuf-stress: region (pid %d): %s\n", getpid(), strerror(-fd));
-		exit(3);
-	}
+	if (fd < 0)
+		setup_failed("region", fd);
 	return fd;
 }
 
@@ -506,7 +532,7 @@ static void churner(int dev, int id)
 	for (t = 0; t < churn_threads; t++) {
 		c[t] = calloc(1, sizeof(*c[t]) + pages * sizeof(uint64_t));
 		if (!c[t])
-			exit(3);
+			setup_failed("calloc", -ENOMEM);
 		c[t]->region = region;
 		c[t]->id = t;
 		c[t]->rng = mix(seed ^ (uint64_t)id << 32 ^ (uint64_t)t << 16 ^ getpid());
@@ -528,31 +554,46 @@ static struct slot slots[MAX_PROCS];
 static int nr_slots, next_pair;
 static unsigned long kills, oom_kills;
 
+static void kill_slot(struct slot *s);
+
 static void start_slot(int dev, struct slot *s)
 {
-	int chan;
+	int chan, i;
 
 	s->killed = 0;
 	if (s->pair < 0) {
 		s->pid[0] = fork();
-		if (!s->pid[0])
+		if (!s->pid[0]) {
+			set_oom_score_adj(0);
 			churner(dev, s - slots);
+		}
+		if (s->pid[0] < 0)
+			s->pid[0] = 0;	/* tried again on the next round */
 		return;
 	}
 	/* A new pair and a new channel: its messages start at 0. */
 	s->pair = next_pair++;
 	chan = cowbuf_channel_create(dev, COWBUF_FD_CLOEXEC | COWBUF_FD_NONBLOCK);
 	if (chan < 0) {
-		say("cowbuf-stress: channel: %s\n", strerror(-chan));
-		exit(3);
+		tolerate("channel", chan);	/* the slot stays empty for now */
+		return;
 	}
 	s->pid[0] = fork();
-	if (!s->pid[0])
+	if (!s->pid[0]) {
+		set_oom_score_adj(0);
 		sender(dev, chan, s->pair, 0);
+	}
 	s->pid[1] = fork();
-	if (!s->pid[1])
+	if (!s->pid[1]) {
+		set_oom_score_adj(0);
 		receiver(dev, chan, s->pair, 0);
+	}
 	close(chan);
+	for (i = 0; i < 2; i++)
+		if (s->pid[i] < 0)
+			s->pid[i] = 0;
+	if (!s->pid[0] || !s->pid[1])
+		kill_slot(s);	/* half a pair: the whole pair again, later */
 }
 
 static void kill_slot(struct slot *s)
@@ -582,10 +623,10 @@ static void judge(struct slot *s, pid_t pid, int status)
 }
 
 /*
- * Reap children; a slot one of whose processes ended is killed whole and,
- * until the run stops, started again. Other pids are grandchildren.
+ * Reap children; a slot one of whose processes ended is killed whole (the
+ * main loop starts it again). Other pids are grandchildren.
  */
-static void reap(int dev, int block)
+static void reap(int block)
 {
 	int status, i, j;
 	pid_t pid;
@@ -601,8 +642,6 @@ static void reap(int dev, int block)
 				judge(s, pid, status);
 				if (s->pid[!j])
 					kill_slot(s);
-				else if (!atomic_load(&st->stop))
-					start_slot(dev, s);
 			}
 		}
 		if (block)
@@ -673,6 +712,11 @@ int main(int argc, char **argv)
 	if (st == MAP_FAILED)
 		return 3;
 	sigaction(SIGBUS, &sa, NULL);
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (pressure)
+		set_oom_score_adj(-1000);
 	/* Orphaned grandchildren (a killed churner's fork) come back here. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	dev = cowbuf_open();
@@ -696,7 +740,7 @@ int main(int argc, char **argv)
 
 	krng = seed;
 	t0 = now();
-	while ((t = now()) - t0 < seconds) {
+	while (!ended && (t = now()) - t0 < seconds) {
 		long shared = cowbuf_sysfs_get("pages_sharing");
 
 		if (shared > shared_max)
@@ -708,12 +752,15 @@ int main(int argc, char **argv)
 			kill_slot(s);
 			kills++;
 		}
-		reap(dev, 0);
+		reap(0);
+		for (i = 0; i < nr_slots; i++)
+			if (!slots[i].pid[0] && !slots[i].pid[1])
+				start_slot(dev, &slots[i]);
 	}
 	atomic_store(&st->stop, 1);
 	for (i = 0; i < nr_slots; i++)
 		while (slots[i].pid[0] || slots[i].pid[1])
-			reap(dev, 1);
+			reap(1);
 	while (waitpid(-1, NULL, 0) > 0)
 		;
 	t = now() - t0;

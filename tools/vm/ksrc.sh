@@ -3,8 +3,8 @@
 #
 # Extract, once per linux-source version, the few files of the kernel tree
 # cowbuf builds with (kselftest harness and runner, checkpatch, kernel-doc,
-# KSM's own selftest) into the cache, and print that directory. Nothing of
-# the kernel tree is ever committed to cowbuf.
+# the kernel's own vm selftests, KSM's among them) into the cache, and print
+# that directory. Nothing of the kernel tree is ever committed to cowbuf.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
@@ -20,8 +20,7 @@ members=(
 	tools/testing/selftests/run_kselftest.sh
 	tools/testing/selftests/kselftest/runner.sh
 	tools/testing/selftests/kselftest/prefix.pl
-	tools/testing/selftests/vm/ksm_tests.c
-	tools/testing/selftests/vm/util.h
+	tools/testing/selftests/vm
 	include/vdso/time64.h
 )
 

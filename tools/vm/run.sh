@@ -53,6 +53,19 @@ build_module() {
 	fi
 }
 
+# Copy a dynamically linked program and the libraries it loads into the
+# initramfs at $1, at their own paths.
+add_dynamic_program() {
+	local root=$1 prog=$2 lib
+	[ -x "$prog" ] || die "$prog is missing (run: make deps)"
+	mkdir -p "$root$(dirname "$prog")"
+	cp "$prog" "$root$prog"
+	for lib in $(ldd "$prog" | grep -o '/[^ ]*'); do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+}
+
 build_initramfs() {
 	local root=$out/initramfs
 	rm -rf "$root"
@@ -68,6 +81,7 @@ build_initramfs() {
 	for f in "$here"/actions/*.sh; do
 		[ -e "$f" ] && cp "$f" "$root/cowbuf/tools/vm-$(basename "$f")"
 	done
+	[ "$action" = gauntlet ] && add_dynamic_program "$root" "$(command -v stress-ng)"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initramfs.gz"
 }
 
@@ -131,6 +145,15 @@ make -s -C "$top/tools" OUT="$top/build/tools"
 if [ "$action" = bench ]; then
 	make -s -C "$top/tools" OUT="$top/build/tools" KSRC="$("$here/ksrc.sh")" \
 		"$top/build/tools/ksm_tests"
+fi
+# The kernel's vm selftests, for the gauntlet only.
+rm -rf "$top/build/tools/kernel-vm"
+if [ "$action" = gauntlet ]; then
+	make -s -C "$top/tools" OUT="$top/build/tools" KSRC="$("$here/ksrc.sh")" \
+		kernel-vm-tests >"$out/kernel-vm-build.log" 2>&1 || {
+		cat "$out/kernel-vm-build.log" >&2
+		die "building the kernel's vm selftests failed"
+	}
 fi
 build_initramfs
 accel=$(pick_accel)

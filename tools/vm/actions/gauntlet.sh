@@ -146,8 +146,9 @@ counters_zero || fail "objects left at the end"
 modprobe -r cowbuf || fail "unload at the end"
 free_after=$(mem_free_kb)
 charged_after=$(cat $cg/memory.current)
+stat=$(grep -E '^(anon|file|kernel|slab) ' $cg/memory.stat | tr '\n' ' ')
 echo "gauntlet: charged to the gauntlet's cgroup: $charged_before bytes before," \
-	"$charged_after after ($(grep -E '^(anon|file|kernel|slab) ' $cg/memory.stat | tr '\n' ' '))"
+	"$charged_after after ($stat)"
 echo "gauntlet: MemFree $free_before kB before, $free_after kB after"
 # Every frame is charged to the cgroup of the task that committed it, so a
 # leak of more than 256 frames shows here; MemFree is noisier (slab, KASAN's

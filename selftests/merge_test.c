@@ -619,6 +619,61 @@ TEST_F(merge, merged_pages_travel_and_stay_isolated)
 	close(ch);
 }
 
+#define CROWD_PAGES	4096
+
+/*
+ * The scanner holds references to the frames it looks at; they are no pin.
+ * A crowd of 4096 pages shares one frame with the fixture's region, and the
+ * scanner walks the crowd at full speed while the fixture's pages are sent
+ * and received 100 times: SEND must never see EBUSY. (cowbuf-stress found
+ * the false EBUSY.)
+ */
+TEST_F(merge, send_is_not_busy_while_the_scanner_holds_its_frames)
+{
+	size_t crowd_size = CROWD_PAGES * PAGE;
+	int crowd_fd, ch, dst_fd, round, busy = 0, i, ret;
+	char *crowd, *dst;
+
+	crowd_fd = cowbuf_region_create(self->dev, crowd_size, COWBUF_REGION_MERGEABLE);
+	ASSERT_GE(crowd_fd, 0);
+	ASSERT_EQ(0, cowbuf_map(crowd_fd, crowd_size, 0, PROT_READ | PROT_WRITE,
+				(void **)&crowd));
+	for (i = 0; i < CROWD_PAGES; i++)
+		fill_page(crowd + i * PAGE, 77);
+	for (i = 0; i < NR_PAGES; i++)
+		fill_page(self->map + i * PAGE, 77);
+	ASSERT_EQ(0, knob_set("max_page_sharing", 1 << 20));
+	ASSERT_EQ(0, knob_set("pages_to_scan", 100000));
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	ASSERT_EQ(1, knob_get("pages_shared"));
+	ASSERT_EQ(CROWD_PAGES + NR_PAGES - 1, knob_get("pages_sharing"));
+
+	ch = cowbuf_channel_create(self->dev, 0);
+	ASSERT_GE(ch, 0);
+	dst_fd = cowbuf_region_create(self->dev, self->size, 0);
+	ASSERT_GE(dst_fd, 0);
+	ASSERT_EQ(0, cowbuf_map(dst_fd, self->size, 0, PROT_READ | PROT_WRITE, (void **)&dst));
+	for (round = 0; round < 100; round++) {
+		ret = cowbuf_send(ch, self->map, self->size, COWBUF_MODE_SHARE);
+		if (ret == -EBUSY) {
+			busy++;
+			continue;
+		}
+		ASSERT_EQ(0, ret);
+		ASSERT_EQ(0, cowbuf_recv(ch, dst, self->size, NULL, NULL));
+	}
+	EXPECT_EQ(0, busy);
+	EXPECT_EQ(-1, pattern_check(dst, PAGE, 77));
+	ASSERT_EQ(0, knob_set("run", 0));
+
+	munmap(dst, self->size);
+	close(dst_fd);
+	close(ch);
+	munmap(crowd, crowd_size);
+	close(crowd_fd);
+}
+
 TEST(tracepoints_exist)
 {
 	static const char *const events[] = {

@@ -625,8 +625,9 @@ TEST_F(merge, merged_pages_travel_and_stay_isolated)
  * The scanner holds references to the frames it looks at; they are no pin.
  * A crowd of 4096 pages shares one frame with the fixture's region, and the
  * scanner walks the crowd at full speed while the fixture's pages are sent
- * and received 100 times: SEND must never see EBUSY. (cowbuf-stress found
- * the false EBUSY.)
+ * and received 100 times: SEND must never see EBUSY. (The false EBUSY
+ * cowbuf-stress found came from such references held longer than SEND
+ * waited; cowbuf_stress.sh is its regression test.)
  */
 TEST_F(merge, send_is_not_busy_while_the_scanner_holds_its_frames)
 {

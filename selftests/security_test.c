@@ -63,6 +63,20 @@ static int open_denied(const char *path, int flags)
 	return errno == EACCES || errno == EPERM;
 }
 
+/* A mapped region of @size bytes of the caller's own: its fd, or -1. */
+static int own_region(size_t size, char **buf)
+{
+	int dev = cowbuf_open(), fd;
+
+	if (dev < 0)
+		return -1;
+	fd = cowbuf_region_create(dev, size, 0);
+	close(dev);
+	if (fd < 0 || cowbuf_map(fd, size, 0, PROT_READ | PROT_WRITE, (void **)buf))
+		return -1;
+	return fd;
+}
+
 /* Root's objects, which the tests try to reach as nobody. */
 struct victim {
 	int dev;
@@ -191,15 +205,14 @@ struct handed {
 static int handed_channel_works(void *arg)
 {
 	struct handed *h = arg;
-	int dev, ch, fd;
+	int ch, fd;
 	char *buf;
 
-	dev = cowbuf_open();
 	ch = cowbuf_fd_recv(h->sock);
-	if (dev < 0 || ch < 0)
+	if (ch < 0)
 		return 1;
-	fd = cowbuf_region_create(dev, h->size, 0);
-	if (fd < 0 || cowbuf_map(fd, h->size, 0, PROT_READ | PROT_WRITE, (void **)&buf))
+	fd = own_region(h->size, &buf);
+	if (fd < 0)
 		return 2;
 	if (cowbuf_recv(ch, buf, h->size, NULL, NULL) ||
 	    pattern_check(buf, h->size, SEED) != -1)
@@ -239,15 +252,12 @@ TEST_F(victim, a_handed_descriptor_works_and_isolates_both_sides)
 static int fresh_frames_are_zero(void *arg)
 {
 	size_t size = FRESH_PAGES * PAGE, i;
-	int dev, fd;
 	char *buf;
+	int fd;
 
 	(void)arg;
-	dev = cowbuf_open();
-	if (dev < 0)
-		return 1;
-	fd = cowbuf_region_create(dev, size, 0);
-	if (fd < 0 || cowbuf_map(fd, size, 0, PROT_READ | PROT_WRITE, (void **)&buf))
+	fd = own_region(size, &buf);
+	if (fd < 0)
 		return 2;
 	/* Half committed by the ioctl, half by write faults. */
 	if (cowbuf_commit(fd, buf, size / 2))
@@ -260,25 +270,21 @@ static int fresh_frames_are_zero(void *arg)
 TEST(freed_frames_never_show_their_bytes)
 {
 	size_t size = FRESH_PAGES * PAGE;
-	int dev, fd, round;
+	int fd, round;
 	char *buf;
 
 	if (!cowbuf_is_root())
 		SKIP(return, "needs root");
-	dev = cowbuf_open();
-	ASSERT_GE(dev, 0);
 	for (round = 0; round < 3; round++) {
 		/* Root's secrets, freed: by decommit, then by close. */
-		fd = cowbuf_region_create(dev, size, 0);
+		fd = own_region(size, &buf);
 		ASSERT_GE(fd, 0);
-		ASSERT_EQ(0, cowbuf_map(fd, size, 0, PROT_READ | PROT_WRITE, (void **)&buf));
 		memset(buf, 0xa5, size);
 		ASSERT_EQ(0, cowbuf_decommit(fd, buf, size / 2));
 		munmap(buf, size);
 		close(fd);
 		EXPECT_EQ(0, as_nobody(fresh_frames_are_zero, NULL));
 	}
-	close(dev);
 }
 
 static int knobs_denied(void *arg)
@@ -311,14 +317,11 @@ TEST(knobs_and_parameters_are_root_only)
 static int fill_own_cap(void *arg)
 {
 	size_t size = 2 * CAP_PAGES * PAGE;
-	int *ready = arg, dev, fd;
+	int *ready = arg, fd;
 	char *buf;
 
-	dev = cowbuf_open();
-	if (dev < 0)
-		return 1;
-	fd = cowbuf_region_create(dev, size, 0);
-	if (fd < 0 || cowbuf_map(fd, size, 0, PROT_READ | PROT_WRITE, (void **)&buf))
+	fd = own_region(size, &buf);
+	if (fd < 0)
 		return 2;
 	if (cowbuf_commit(fd, buf, CAP_PAGES * PAGE))
 		return 3;
@@ -335,7 +338,7 @@ TEST(each_user_has_a_page_cap_of_its_own)
 	long saved = cowbuf_param_get("max_user_pages");
 	long frames = cowbuf_counter("frames");
 	size_t size = CAP_PAGES * PAGE;
-	int dev, fd, status, ready[2];
+	int fd, status, ready[2];
 	char *buf, c;
 	pid_t pid;
 
@@ -355,11 +358,8 @@ TEST(each_user_has_a_page_cap_of_its_own)
 		ASSERT_EQ(0, WIFEXITED(status) ? WEXITSTATUS(status) : 255);
 	}
 	close(ready[0]);
-	dev = cowbuf_open();
-	ASSERT_GE(dev, 0);
-	fd = cowbuf_region_create(dev, size, 0);
+	fd = own_region(size, &buf);
 	ASSERT_GE(fd, 0);
-	ASSERT_EQ(0, cowbuf_map(fd, size, 0, PROT_READ | PROT_WRITE, (void **)&buf));
 	EXPECT_EQ(0, cowbuf_commit(fd, buf, size));
 	EXPECT_EQ(frames + 2 * CAP_PAGES, cowbuf_counter("frames"));
 	kill(pid, SIGTERM);
@@ -369,7 +369,6 @@ TEST(each_user_has_a_page_cap_of_its_own)
 	EXPECT_EQ(0, cowbuf_param_set("max_user_pages", saved));
 	munmap(buf, size);
 	close(fd);
-	close(dev);
 }
 
 TEST_HARNESS_MAIN

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "libcowbuf.h"
+#include "tool-util.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -58,14 +59,6 @@ static void die(const char *what, int err)
 {
 	fprintf(stderr, "cowbuf-bench: %s: %s\n", what, strerror(err < 0 ? -err : err));
 	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Read every byte once. */

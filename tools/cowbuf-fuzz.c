@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "libcowbuf.h"
+#include "tool-util.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define NR_FDS		48
@@ -433,49 +434,33 @@ static const char *const knobs[] = {
 
 static long saved_knobs[ARRAY_SIZE(knobs)];
 
-static long counter(const char *name);
-
 static void knobs_save(void)
 {
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(knobs); i++)
-		saved_knobs[i] = counter(knobs[i]);
+		saved_knobs[i] = cowbuf_sysfs_get(knobs[i]);
 }
 
 /* Put the knobs back as they were, run last. */
 static void knobs_restore(void)
 {
-	char path[128];
 	unsigned int i;
-	FILE *f;
 
 	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
 		unsigned int k = (i + 1) % ARRAY_SIZE(knobs);
 
-		if (saved_knobs[k] < 0)
-			continue;
-		snprintf(path, sizeof(path), "/sys/kernel/mm/cowbuf/%s", knobs[k]);
-		f = fopen(path, "w");
-		if (!f)
-			continue;
-		fprintf(f, "%ld\n", saved_knobs[k]);
-		fclose(f);
+		if (saved_knobs[k] >= 0)
+			cowbuf_sysfs_set(knobs[k], saved_knobs[k]);
 	}
 }
 
+/* Any value, valid or not: a refused write is as good a test. */
 static void do_knob(void)
 {
 	static const long values[] = { 0, 1, 2, 3, 100, 100000, -1 };
-	char path[128];
-	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/kernel/mm/cowbuf/%s", knobs[below(ARRAY_SIZE(knobs))]);
-	f = fopen(path, "w");
-	if (!f)
-		return;
-	fprintf(f, "%ld\n", values[below(ARRAY_SIZE(values))]);
-	fclose(f);
+	cowbuf_sysfs_set(knobs[below(ARRAY_SIZE(knobs))], values[below(ARRAY_SIZE(values))]);
 	progress();
 }
 
@@ -562,22 +547,6 @@ static void report_stuck(int id)
 	fflush(stdout);
 }
 
-static long counter(const char *name)
-{
-	char path[128];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/kernel/mm/cowbuf/%s", name);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	static const char *const objects[] = { "frames", "regions", "channels", "messages" };
@@ -586,8 +555,7 @@ int main(int argc, char **argv)
 	int threads = 4, opt, i, ret = 0;
 	struct worker_arg args[64];
 	pthread_t th[64];
-	double t0;
-	struct timespec ts;
+	double t0, t;
 
 	max_calls = 100000;
 	while ((opt = getopt(argc, argv, "s:n:t:k")) != -1) {
@@ -622,8 +590,7 @@ int main(int argc, char **argv)
 		fds[i] = -1;
 	if (with_knobs)
 		knobs_save();
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t0 = ts.tv_sec + ts.tv_nsec / 1e9;
+	t0 = now();
 	for (i = 0; i < threads; i++) {
 		args[i].seed = seed + i;
 		args[i].id = i;
@@ -649,7 +616,7 @@ int main(int argc, char **argv)
 			last = atomic_load(&calls);
 		}
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t = now() - t0;
 
 	/*
 	 * Everything goes: the module must hold nothing afterwards. Calls
@@ -665,9 +632,9 @@ int main(int argc, char **argv)
 		knobs_restore();
 	printf("cowbuf-fuzz: %lu calls in %.1f s, %lu unexpected errors\n",
 	       (unsigned long)atomic_load(&calls),
-	       ts.tv_sec + ts.tv_nsec / 1e9 - t0, (unsigned long)atomic_load(&unexpected));
+	       t, (unsigned long)atomic_load(&unexpected));
 	for (i = 0; i < (int)ARRAY_SIZE(objects); i++) {
-		long v = counter(objects[i]);
+		long v = cowbuf_sysfs_get(objects[i]);
 
 		if (v != 0) {
 			printf("cowbuf-fuzz: %s is %ld after everything was closed\n",

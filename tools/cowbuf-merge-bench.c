@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "libcowbuf.h"
+#include "tool-util.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -52,49 +53,12 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static long read_long(const char *path)
-{
-	long v = -1;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
-static void write_long(const char *path, long v)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f || fprintf(f, "%ld\n", v) < 0 || fclose(f))
-		die(path, errno);
-}
-
 static void knob(const char *dir, const char *name, long v)
 {
-	char path[256];
+	int ret = sysfs_set(dir, name, v);
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	write_long(path, v);
-}
-
-static long counter(const char *dir, const char *name)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return read_long(path);
+	if (ret)
+		die(name, ret);
 }
 
 /* The pid of the kernel thread called @comm. */
@@ -201,7 +165,7 @@ static void measure(const char *dir, const char *thread, char *buf, size_t size,
 		    long expected, long dup_pages, long pages_to_scan,
 		    struct result *r)
 {
-	long base = counter(dir, "pages_sharing");
+	long base = sysfs_get(dir, "pages_sharing");
 	int pid = find_thread(thread);
 	double t0, cpu0, deadline;
 	long sharing = 0;
@@ -216,7 +180,7 @@ static void measure(const char *dir, const char *thread, char *buf, size_t size,
 	deadline = t0 + 300;
 	knob(dir, "run", 1);
 	while (now() < deadline) {
-		sharing = counter(dir, "pages_sharing") - base;
+		sharing = sysfs_get(dir, "pages_sharing") - base;
 		if (sharing >= expected)
 			break;
 		usleep(20000);
@@ -224,7 +188,7 @@ static void measure(const char *dir, const char *thread, char *buf, size_t size,
 	r->converge_s = now() - t0;
 	r->cpu_s = cpu_seconds(pid) - cpu0;
 	knob(dir, "run", 0);
-	r->merged = counter(dir, "pages_sharing") - base;
+	r->merged = sysfs_get(dir, "pages_sharing") - base;
 	r->expected = expected;
 	r->converged = sharing >= expected;
 

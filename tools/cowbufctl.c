@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "lib/libcowbuf.h"
+#include "lib/tool-util.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -83,14 +84,6 @@ static uint64_t parse_size(const char *s)
 		exit(2);
 	}
 	return v;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static uint64_t checksum(const void *p, size_t len)

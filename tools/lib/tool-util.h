@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Small helpers the cowbuf tools share: a monotonic clock and the files of
- * /sys/kernel/mm/cowbuf. Header-only and not part of libcowbuf's API.
+ * Small helpers the cowbuf tools share: a monotonic clock and one-number
+ * sysfs files (cowbuf's /sys/kernel/mm/cowbuf, KSM's). Header-only and not
+ * part of libcowbuf's API.
  */
 #ifndef COWBUF_TOOL_UTIL_H
 #define COWBUF_TOOL_UTIL_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -20,14 +22,14 @@ static inline double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The value of /sys/kernel/mm/cowbuf/@name, or -1 if it can't be read. */
-static inline long cowbuf_sysfs_get(const char *name)
+/* The number in @dir/@name, or -1 if it can't be read. */
+static inline long sysfs_get(const char *dir, const char *name)
 {
-	char path[128];
+	char path[256];
 	long v = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), COWBUF_SYSFS_DIR "/%s", name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "r");
 	if (!f)
 		return -1;
@@ -37,20 +39,31 @@ static inline long cowbuf_sysfs_get(const char *name)
 	return v;
 }
 
-/* Write @value to /sys/kernel/mm/cowbuf/@name; 0 or -1. */
-static inline int cowbuf_sysfs_set(const char *name, long value)
+/* Write @value to @dir/@name. Return: 0 or -errno. */
+static inline int sysfs_set(const char *dir, const char *name, long value)
 {
-	char path[128];
+	char path[256];
 	FILE *f;
-	int ret;
 
-	snprintf(path, sizeof(path), COWBUF_SYSFS_DIR "/%s", name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "w");
 	if (!f)
-		return -1;
-	ret = fprintf(f, "%ld\n", value) < 0;
-	ret |= fclose(f) != 0;
-	return ret ? -1 : 0;
+		return -errno;
+	if (fprintf(f, "%ld\n", value) < 0) {
+		fclose(f);
+		return -EIO;
+	}
+	return fclose(f) ? -errno : 0;
+}
+
+static inline long cowbuf_sysfs_get(const char *name)
+{
+	return sysfs_get(COWBUF_SYSFS_DIR, name);
+}
+
+static inline int cowbuf_sysfs_set(const char *name, long value)
+{
+	return sysfs_set(COWBUF_SYSFS_DIR, name, value);
 }
 
 #endif /* COWBUF_TOOL_UTIL_H */

@@ -39,6 +39,17 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define NR_FDS		48
 #define NR_MAPS		32
+#define MAP_SLOT	(256 * 4096UL)	/* room for a mapping and its growth */
+
+/*
+ * The pool's mappings live in an arena far below where the kernel places
+ * mmap(NULL) (top-down from below the stack), so that a stale pool entry -
+ * a page unmapped behind the pool's back - can never come to hold the C
+ * library's memory, which a touch or an ioctl's output would then corrupt.
+ * Unused parts of the arena are PROT_NONE.
+ */
+#define ARENA_BASE	((void *)0x200000000000ul)
+static char *arena;
 
 struct mapping {
 	char *addr;
@@ -148,18 +159,11 @@ static void put_fd(int fd)
 		close(old);
 }
 
-static void put_map(void *addr, size_t len)
+/* Unmap whatever [addr, addr + len) of the arena holds; keep it reserved. */
+static void reserve(void *addr, size_t len)
 {
-	int i = below(NR_MAPS);
-	struct mapping old;
-
-	pthread_mutex_lock(&pool_lock);
-	old = maps[i];
-	maps[i].addr = addr;
-	maps[i].len = len;
-	pthread_mutex_unlock(&pool_lock);
-	if (old.addr)
-		munmap(old.addr, old.len);
+	mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+	     -1, 0);
 }
 
 /* errno values the API documents for these calls. */
@@ -300,13 +304,22 @@ static void do_mmap(void)
 {
 	size_t len = (below(64) + 1) * page;
 	int flags = below(8) ? MAP_SHARED : MAP_PRIVATE;
+	int prot = PROT_READ | (below(4) ? PROT_WRITE : 0);
+	off_t off = below(4) ? 0 : below(64) * page;
+	int i = below(NR_MAPS), fd = pick_fd();
+	char *slot = arena + i * MAP_SLOT;
 	void *p;
 
-	p = mmap(NULL, len, PROT_READ | (below(4) ? PROT_WRITE : 0), flags, pick_fd(),
-		 below(4) ? 0 : below(64) * page);
+	/* The slot's old mapping goes; the new one, if any, takes its place. */
+	pthread_mutex_lock(&pool_lock);
+	reserve(slot, MAP_SLOT);
+	p = mmap(slot, len, prot, flags | MAP_FIXED, fd, off);
+	if (p == MAP_FAILED)
+		reserve(slot, MAP_SLOT);	/* a failed MAP_FIXED may leave a hole */
+	maps[i].addr = p == MAP_FAILED ? NULL : p;
+	maps[i].len = len;
+	pthread_mutex_unlock(&pool_lock);
 	progress();
-	if (p != MAP_FAILED)
-		put_map(p, len);
 }
 
 static void do_mm(void)
@@ -331,6 +344,9 @@ static void do_mm(void)
 		munmap(m.addr + off, page);	/* the pool entry goes stale */
 		break;
 	case 3:
+		/* Make room in the slot, then grow in place. */
+		if (m.len + page <= MAP_SLOT)
+			munmap(m.addr + m.len, page);
 		mremap(m.addr, m.len, m.len + page, 0);
 		break;
 	default:
@@ -588,6 +604,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < NR_FDS; i++)
 		fds[i] = -1;
+	arena = mmap(ARENA_BASE, NR_MAPS * MAP_SLOT, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (arena == MAP_FAILED) {
+		perror("cowbuf-fuzz: arena");
+		return 2;
+	}
 	if (with_knobs)
 		knobs_save();
 	t0 = now();
@@ -625,9 +647,7 @@ int main(int argc, char **argv)
 	 */
 	for (i = 3; i < 4096; i++)
 		close(i);
-	for (i = 0; i < NR_MAPS; i++)
-		if (maps[i].addr)
-			munmap(maps[i].addr, maps[i].len);
+	munmap(arena, NR_MAPS * MAP_SLOT);
 	if (with_knobs)
 		knobs_restore();
 	printf("cowbuf-fuzz: %lu calls in %.1f s, %lu unexpected errors\n",

@@ -10,7 +10,7 @@
 #      it: the machine must recover (2 and 3: cowbuf_stress.sh);
 #   4. cowbuf_module.sh with 50 load, use, unload cycles first; at the end
 #      the module must unload with nothing left charged to the gauntlet's
-#      memory cgroup and MemFree back where it started;
+#      memory cgroup and MemFree back where it started, and load again;
 #   5. the kernel's own vm selftests, stress-ng (vm, mmap, fork) and KSM's
 #      selftest, first alone, then beside cowbuf-stress: each must end as it
 #      did alone;
@@ -160,6 +160,14 @@ echo "gauntlet: MemFree + Slab $free_before kB before, $free_after kB after"
 	fail "$((charged_after - charged_before)) more bytes charged after everything ended"
 [ $((free_before - free_after)) -lt $((32 << 10)) ] ||
 	fail "MemFree + Slab $((free_before - free_after)) kB lower after everything ended"
+
+# And it loads again, with nothing in it.
+if modprobe cowbuf; then
+	counters_zero || fail "objects in a freshly loaded module"
+	modprobe -r cowbuf || fail "unload after the reload"
+else
+	fail "reload after everything"
+fi
 
 echo "gauntlet: ran $fuzz_calls fuzz calls in $fuzz_secs s," \
 	"verified $verified bytes end to end;" \

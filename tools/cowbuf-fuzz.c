@@ -50,6 +50,7 @@
  */
 #define ARENA_BASE	((void *)0x200000000000ul)
 static char *arena;
+static pthread_mutex_t slot_lock[NR_MAPS];	/* one mmap() per slot at a time */
 
 struct mapping {
 	char *addr;
@@ -310,15 +311,22 @@ static void do_mmap(void)
 	char *slot = arena + i * MAP_SLOT;
 	void *p;
 
-	/* The slot's old mapping goes; the new one, if any, takes its place. */
-	pthread_mutex_lock(&pool_lock);
-	reserve(slot, MAP_SLOT);
+	/*
+	 * The new mapping takes the old one's place, and the rest of the
+	 * slot is reserved again; a failed MAP_FIXED may have unmapped what
+	 * was there: the whole slot is.
+	 */
+	pthread_mutex_lock(&slot_lock[i]);
 	p = mmap(slot, len, prot, flags | MAP_FIXED, fd, off);
 	if (p == MAP_FAILED)
-		reserve(slot, MAP_SLOT);	/* a failed MAP_FIXED may leave a hole */
+		reserve(slot, MAP_SLOT);
+	else
+		reserve(slot + len, MAP_SLOT - len);
+	pthread_mutex_lock(&pool_lock);
 	maps[i].addr = p == MAP_FAILED ? NULL : p;
 	maps[i].len = len;
 	pthread_mutex_unlock(&pool_lock);
+	pthread_mutex_unlock(&slot_lock[i]);
 	progress();
 }
 
@@ -604,6 +612,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < NR_FDS; i++)
 		fds[i] = -1;
+	for (i = 0; i < NR_MAPS; i++)
+		pthread_mutex_init(&slot_lock[i], NULL);
 	arena = mmap(ARENA_BASE, NR_MAPS * MAP_SLOT, PROT_NONE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 	if (arena == MAP_FAILED) {

@@ -453,6 +453,10 @@ static void *churn_thread(void *p)
 	int ret;
 
 	c->addr = map_region(c->region, pages * PAGE, off);
+	/* All of it at once: under -P this meets the limit at the start. */
+	ret = cowbuf_commit(c->region, c->addr, pages * PAGE);
+	if (ret)
+		tolerate("commit", ret);
 	while (!atomic_load(&st->stop)) {
 		uint64_t r = rnd(&c->rng);
 

@@ -12,7 +12,9 @@
  *    that change many slots of a region at once;
  * 3. cowbuf_region.fill_lock, which orders a fault mapping the zero page into
  *    an empty slot against a fault committing a page to that slot;
- * 4. the page lock of a frame (lock_page()); never two at once;
+ * 4. the page lock of a frame (lock_page()), or of the huge zero frame,
+ *    which a read fault of an empty huge slot takes under fill_lock and
+ *    holds until the fault core has mapped it; never two at once;
  * 5. the mapping's i_mmap_rwsem and the page-table locks, inside
  *    unmap_mapping_range() and vm_insert_pages();
  * 6. cowbuf_channel.lock (a spinlock, innermost), cowbuf_user_lock, and the
@@ -31,12 +33,18 @@
  * of a frame handed out by .fault or .page_mkwrite while that frame's page
  * lock is held, so whoever changes a slot takes the old frame's page lock
  * once after the change ("lock barrier") and only then removes the mappings:
- * no stale entry can be installed behind its back.
+ * no stale entry can be installed behind its back. Filling an empty huge
+ * slot takes the barrier of the huge zero frame for the same reason.
+ *
+ * Huge regions fault their frames in after map_lock is dropped (COMMIT,
+ * RECV: cowbuf_region_fault_in(), under mmap_lock only), since the fault
+ * handlers take map_lock themselves.
  */
 #ifndef _COWBUF_H
 #define _COWBUF_H
 
 #include <linux/fs.h>
+#include <linux/huge_mm.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mm_types.h>
@@ -90,7 +98,14 @@ void cowbuf_params_exit(void);
  * and changes only under the page lock. A frame with one sharer may be
  * written in place; with more, a write takes a private copy first.
  */
-struct page *cowbuf_frame_alloc(void);
+#define COWBUF_HUGE_ORDER	(PMD_SHIFT - PAGE_SHIFT)
+
+struct page *cowbuf_frame_alloc(unsigned int order);
+struct page *cowbuf_frame_dup(struct page *page);
+bool cowbuf_frame_is_zero(struct page *page);
+int cowbuf_frame_huge_zero_prepare(void);
+struct page *cowbuf_frame_huge_zero(void);
+void cowbuf_frame_exit(void);
 unsigned long cowbuf_frame_sharers(struct page *page);
 unsigned long cowbuf_frame_sharers_racy(struct page *page);
 void cowbuf_frame_set_stable_locked(struct page *page, bool stable);
@@ -106,17 +121,20 @@ void cowbuf_frame_lock_barrier(struct page *page);
  *	unmap_mapping_range() reaches every mapping of the region (invariant)
  * @map_lock: see the locking overview; orders faults against slot changes
  * @fill_lock: orders zero-page mappings against commits of empty slots
- * @slots: page offset -> frame (struct page *); absent means uncommitted
+ * @slots: slot index (page offset >> @order) -> frame (struct page *, the
+ *	head page of a huge frame); absent means uncommitted
  * @nr_pages: the region's size in pages (invariant)
- * @committed: slots holding a frame
+ * @order: pages per frame, log2: 0, or COWBUF_HUGE_ORDER for a huge region
+ *	(invariant)
+ * @committed: pages of the slots holding a frame (1 << @order per slot)
  * @user: the owner, charged for committed slots (invariant)
  * @merge_node: link in the scanner's list of mergeable regions
  *	(protected by cowbuf_merge_mutex)
  * @merge_ranges: the page ranges that may merge, sorted and disjoint
  *	(protected by cowbuf_merge_mutex)
  * @hashes: page offset -> hash of the frame when last scanned
- *	(xa_mk_value(); written by the scanner only)
- * @zero_pages: all-zero pages the scanner released from this region
+ *	(xa_mk_value(); written by the scanner only; unused in huge regions)
+ * @zero_pages: pages of all-zero frames the scanner released from this region
  * @cow_breaks: copy-on-write breaks in this region
  *
  * A slot carries COWBUF_SLOT_DIRTY from the moment its frame may have been
@@ -129,6 +147,7 @@ struct cowbuf_region {
 	struct mutex fill_lock;		/* see the locking overview */
 	struct xarray slots;
 	pgoff_t nr_pages;
+	unsigned int order;
 	atomic_long_t committed;
 	struct cowbuf_user *user;
 	struct list_head merge_node;
@@ -142,7 +161,7 @@ struct cowbuf_region {
 
 struct cowbuf_msg;
 
-struct file *cowbuf_region_create(u64 size, bool mergeable);
+struct file *cowbuf_region_create(u64 size, bool mergeable, bool huge);
 struct vm_area_struct *cowbuf_region_vma(struct mm_struct *mm, u64 addr, u64 len,
 					 pgoff_t *first);
 int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
@@ -151,6 +170,8 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 			pgoff_t first, struct cowbuf_msg *msg);
 void cowbuf_region_unmap(struct cowbuf_region *region, pgoff_t first,
 			 unsigned long nr);
+void cowbuf_region_fault_in(struct vm_area_struct *vma, unsigned long addr,
+			    unsigned long nr, unsigned int flags);
 void cowbuf_region_uncharge(struct cowbuf_region *region, unsigned long nr);
 
 /* merge.c */
@@ -171,13 +192,16 @@ int cowbuf_merge_other_refs(struct page *page);
  * @nr_pages: length of the message in pages
  * @nr_frames: entries of @frames that are not NULL
  * @mode: COWBUF_MODE_MOVE or COWBUF_MODE_SHARE
- * @frames: a frame per page, NULL where the range was uncommitted (zero)
+ * @order: the frame order of the region it was sent from
+ * @frames: a frame per slot (@nr_pages >> @order of them), NULL where the
+ *	range was uncommitted (zero)
  */
 struct cowbuf_msg {
 	struct list_head node;
 	unsigned long nr_pages;
 	unsigned long nr_frames;
 	u32 mode;
+	unsigned int order;
 	struct page *frames[];
 };
 

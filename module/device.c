@@ -24,7 +24,8 @@
  * cowbuf_ioctl_version() - COWBUF_IOC_VERSION, on any cowbuf descriptor
  * @uarg: userspace pointer to a struct cowbuf_version
  *
- * Return: 0, -EFAULT for a bad pointer, -EINVAL for nonzero flags or pad.
+ * Return: 0, -EFAULT for a bad pointer, -EINVAL for nonzero flags or
+ * huge_frame_size.
  */
 long cowbuf_ioctl_version(void __user *uarg)
 {
@@ -32,10 +33,12 @@ long cowbuf_ioctl_version(void __user *uarg)
 
 	if (copy_from_user(&v, uarg, sizeof(v)))
 		return -EFAULT;
-	if (v.flags || v.pad)
+	if (v.flags || v.huge_frame_size)
 		return -EINVAL;
 	v.api_version = COWBUF_API_VERSION;
 	v.page_size = PAGE_SIZE;
+	if (IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
+		v.huge_frame_size = PAGE_SIZE << COWBUF_HUGE_ORDER;
 	if (copy_to_user(uarg, &v, sizeof(v)))
 		return -EFAULT;
 	return 0;
@@ -86,16 +89,23 @@ static long cowbuf_install_fd(struct file *file, unsigned int fd_flags,
 static long cowbuf_ioctl_region_create(void __user *uarg)
 {
 	struct cowbuf_region_create args;
+	bool huge;
 
 	if (copy_from_user(&args, uarg, sizeof(args)))
 		return -EFAULT;
-	if (args.flags & ~(COWBUF_FD_CLOEXEC | COWBUF_REGION_MERGEABLE))
+	if (args.flags & ~(COWBUF_FD_CLOEXEC | COWBUF_REGION_MERGEABLE |
+			   COWBUF_REGION_HUGE))
 		return -EINVAL;
-	if (!args.size || !PAGE_ALIGNED(args.size) ||
-	    args.size > COWBUF_REGION_MAX_SIZE)
+	huge = args.flags & COWBUF_REGION_HUGE;
+	/* Without THP the fault core cannot map a frame by PMD. */
+	if (huge && !IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
+		return -EOPNOTSUPP;
+	if (!args.size || args.size > COWBUF_REGION_MAX_SIZE ||
+	    !IS_ALIGNED(args.size, huge ? PAGE_SIZE << COWBUF_HUGE_ORDER : PAGE_SIZE))
 		return -EINVAL;
 	return cowbuf_install_fd(cowbuf_region_create(args.size,
-						      args.flags & COWBUF_REGION_MERGEABLE),
+						      args.flags & COWBUF_REGION_MERGEABLE,
+						      huge),
 				 args.flags,
 				 uarg, &args, sizeof(args), &args.fd);
 }
@@ -186,6 +196,7 @@ static void __exit cowbuf_exit(void)
 {
 	misc_deregister(&cowbuf_misc);
 	cowbuf_merge_exit(cowbuf_kobj);
+	cowbuf_frame_exit();
 	cowbuf_params_exit();
 }
 

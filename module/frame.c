@@ -4,13 +4,21 @@
  *
  * DOC: Frames
  *
- * A frame is an ordinary order-0 page from the page allocator, zero-filled,
- * charged to the memory cgroup of the task that caused the allocation
- * (__GFP_ACCOUNT) and never movable: cowbuf implements no migration, so its
- * frames stay out of ZONE_MOVABLE and CMA. A frame is never anonymous and
- * never in a page cache; userspace reaches it through the page tables of a
- * region's mapping, where the fault core keeps its reference count and
- * mapcount as for any file page.
+ * A frame is an ordinary order-0 page from the page allocator, or in a huge
+ * region a compound page of order COWBUF_HUGE_ORDER (2 MiB on x86-64),
+ * zero-filled, charged to the memory cgroup of the task that caused the
+ * allocation (__GFP_ACCOUNT) and never movable: cowbuf implements no
+ * migration, so its frames stay out of ZONE_MOVABLE and CMA. A frame is
+ * never anonymous and never in a page cache; userspace reaches it through the
+ * page tables of a region's mapping, where the fault core keeps its reference
+ * count and mapcount as for any file page (a huge frame: one PMD, or PTEs of
+ * its subpages where a PMD cannot map it). Reference count, page lock and
+ * page->private of a huge frame are those of its head page.
+ *
+ * Huge regions read as zero where uncommitted through one huge frame the
+ * module keeps for the purpose, allocated with the first huge region and
+ * freed at unload: it is mapped read-only, is never in a slot and never
+ * written (mm_get_huge_zero_page() is not exported to modules).
  *
  * Holders - region slots and message entries - each own one reference and
  * one share. The share count is kept in page->private under the page lock.
@@ -20,8 +28,12 @@
  */
 
 #include <linux/gfp.h>
+#include <linux/highmem.h>
+#include <linux/huge_mm.h>
 #include <linux/mm.h>
+#include <linux/mutex.h>
 #include <linux/pagemap.h>
+#include <linux/string.h>
 
 #include "cowbuf.h"
 
@@ -33,26 +45,136 @@
 #define COWBUF_FRAME_SHARERS	(COWBUF_FRAME_STABLE - 1)
 
 #define COWBUF_FRAME_GFP \
-	(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
+	(GFP_HIGHUSER | __GFP_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
-/**
- * cowbuf_frame_alloc() - allocate a zeroed frame with one sharer
- *
- * Context: process context; may sleep. __GFP_RETRY_MAYFAIL makes a memory
- * cgroup at its limit fail the allocation (ENOMEM, SIGBUS) instead of
- * invoking the OOM killer from inside cowbuf.
- *
- * Return: the frame with one reference, or NULL.
- */
-struct page *cowbuf_frame_alloc(void)
+/* The huge zero frame: set once, under huge_zero_mutex, freed at unload. */
+static struct page *huge_zero;
+static DEFINE_MUTEX(huge_zero_mutex);
+
+static struct page *frame_alloc(gfp_t gfp, unsigned int order)
 {
-	struct page *page = alloc_page(COWBUF_FRAME_GFP);
+	struct page *page;
 
+	if (order)
+		gfp |= __GFP_COMP;
+	page = alloc_pages(gfp, order);
 	if (!page)
 		return NULL;
 	set_page_private(page, 1);
 	atomic_long_inc(&cowbuf_nr_frames);
 	return page;
+}
+
+/**
+ * cowbuf_frame_alloc() - allocate a zeroed frame with one sharer
+ * @order: 0, or COWBUF_HUGE_ORDER for a huge frame
+ *
+ * Context: process context; may sleep. __GFP_RETRY_MAYFAIL makes a memory
+ * cgroup at its limit, or memory too fragmented for a huge frame, fail the
+ * allocation quietly (ENOMEM, SIGBUS) instead of invoking the OOM killer or
+ * warning from inside cowbuf.
+ *
+ * Return: the frame (its head page) with one reference, or NULL.
+ */
+struct page *cowbuf_frame_alloc(unsigned int order)
+{
+	return frame_alloc(COWBUF_FRAME_GFP | __GFP_ZERO, order);
+}
+
+/**
+ * cowbuf_frame_dup() - a private copy of a frame, with one sharer
+ * @page: the frame, locked by the caller
+ *
+ * Context: process context; may sleep.
+ * Return: the copy, of the same size, or NULL.
+ */
+struct page *cowbuf_frame_dup(struct page *page)
+{
+	unsigned int i, nr = compound_nr(page);
+	struct page *copy;
+
+	copy = frame_alloc(COWBUF_FRAME_GFP, compound_order(page));
+	if (!copy)
+		return NULL;
+	for (i = 0; i < nr; i++) {
+		copy_highpage(copy + i, page + i);
+		if ((i & 63) == 63)
+			cond_resched();
+	}
+	return copy;
+}
+
+/**
+ * cowbuf_frame_is_zero() - whether every byte of a frame is zero
+ * @page: the frame
+ *
+ * Return: true if so.
+ */
+bool cowbuf_frame_is_zero(struct page *page)
+{
+	unsigned int i, nr = compound_nr(page);
+	bool zero = true;
+	void *addr;
+
+	for (i = 0; i < nr && zero; i++) {
+		addr = kmap_local_page(page + i);
+		zero = !memchr_inv(addr, 0, PAGE_SIZE);
+		kunmap_local(addr);
+		if ((i & 63) == 63)
+			cond_resched();
+	}
+	return zero;
+}
+
+/**
+ * cowbuf_frame_huge_zero_prepare() - make sure the huge zero frame exists
+ *
+ * Context: process context; may sleep.
+ * Return: 0, or -ENOMEM if no huge frame could be allocated.
+ */
+int cowbuf_frame_huge_zero_prepare(void)
+{
+	struct page *page;
+	int ret = 0;
+
+	if (READ_ONCE(huge_zero))
+		return 0;
+	mutex_lock(&huge_zero_mutex);
+	if (!huge_zero) {
+		/* The module's own, not the caller's: not charged. */
+		page = alloc_pages(GFP_HIGHUSER | __GFP_ZERO | __GFP_COMP |
+				   __GFP_RETRY_MAYFAIL | __GFP_NOWARN,
+				   COWBUF_HUGE_ORDER);
+		if (page)
+			smp_store_release(&huge_zero, page);
+		else
+			ret = -ENOMEM;
+	}
+	mutex_unlock(&huge_zero_mutex);
+	return ret;
+}
+
+/**
+ * cowbuf_frame_huge_zero() - the huge zero frame
+ *
+ * Return: the frame, which exists once a huge region does, or NULL.
+ */
+struct page *cowbuf_frame_huge_zero(void)
+{
+	return smp_load_acquire(&huge_zero);
+}
+
+/**
+ * cowbuf_frame_exit() - free the huge zero frame at unload
+ *
+ * No region is left, so nothing maps it; a reference somebody else still
+ * holds (a pipe after vmsplice()) frees it later.
+ */
+void cowbuf_frame_exit(void)
+{
+	if (huge_zero)
+		put_page(huge_zero);
+	huge_zero = NULL;
 }
 
 /**
@@ -135,6 +257,25 @@ void cowbuf_frame_release(struct page *page)
 	put_page(page);
 }
 
+/*
+ * References the page tables hold to a frame: one per PTE mapping any of its
+ * pages and one per PMD mapping it whole. For a huge frame, Linux 6.1 counts a
+ * PMD mapping of a file THP in the mapcount of every subpage as well as in
+ * the compound mapcount (page_add_file_rmap()), so those are taken out again.
+ */
+static int frame_map_refs(struct page *page)
+{
+	int i, nr, pmds, sum = 0;
+
+	if (!PageCompound(page))
+		return page_mapcount(page);
+	nr = compound_nr(page);
+	pmds = compound_mapcount(page);
+	for (i = 0; i < nr; i++)
+		sum += page_mapcount(page + i);
+	return sum - (nr - 1) * pmds;
+}
+
 /**
  * cowbuf_frame_pinned() - whether a frame has references cowbuf cannot see
  * @page: the frame, locked by the caller
@@ -154,7 +295,7 @@ bool cowbuf_frame_pinned(struct page *page)
 	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
 	if (page_private(page) & COWBUF_FRAME_STABLE)
 		refs++;
-	refs += page_mapcount(page);
+	refs += frame_map_refs(page);
 	/* Every reference is accounted for: nobody else holds one. */
 	if (page_count(page) == refs)
 		return false;

@@ -39,6 +39,15 @@
  *
  * run: 0 stops the scanner, 1 runs it, 2 stops it and unmerges every
  * mergeable range, as KSM's run=2.
+ *
+ * Huge regions (COWBUF_REGION_HUGE | COWBUF_REGION_MERGEABLE, or a range
+ * given to COWBUF_IOC_MERGE) are scanned for all-zero frames only: a written
+ * slot is write-protected and its 2 MiB read, and an all-zero frame that
+ * nobody pins is released, the slot then reading as the huge zero frame.
+ * Nothing else of a huge region is merged. KSM splits a THP to merge its
+ * pages one by one, which gives up the PMD mapping the region was made for,
+ * and a slot of a huge region holds whole frames only; identical non-zero
+ * 2 MiB frames are too rare to pay for hashing them.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -184,15 +193,6 @@ static bool pages_equal(struct page *a, struct page *b)
 	kunmap_local(pb);
 	kunmap_local(pa);
 	return equal;
-}
-
-static bool page_is_zero(struct page *page)
-{
-	void *addr = kmap_local_page(page);
-	bool zero = !memchr_inv(addr, 0, PAGE_SIZE);
-
-	kunmap_local(addr);
-	return zero;
 }
 
 static bool same_domain(kuid_t a, kuid_t b)
@@ -525,28 +525,86 @@ out_stale:
 }
 
 /*
- * An all-zero candidate: empty its slot, which reads as zero from now on.
- * Like merge_slot(), leaves the unmap and the slot's reference to the caller.
- * Return: true if the slot was emptied.
+ * An all-zero candidate in slot @index: empty the slot, which reads as zero
+ * from now on. Like merge_slot(), leaves the unmap and the slot's reference
+ * to the caller. Return: true if the slot was emptied.
  */
-static bool merge_zero(struct cowbuf_region *region, pgoff_t pgoff,
+static bool merge_zero(struct cowbuf_region *region, pgoff_t index,
 		       struct page *page)
 {
+	unsigned long nr = 1UL << region->order;
+
 	lock_page(page);
-	if (!slot_clean(region, pgoff, page) || cowbuf_frame_pinned(page) ||
-	    !page_is_zero(page)) {
+	if (!slot_clean(region, index, page) || cowbuf_frame_pinned(page) ||
+	    !cowbuf_frame_is_zero(page)) {
 		unlock_page(page);
 		return false;
 	}
-	xa_erase(&region->slots, pgoff);
+	xa_erase(&region->slots, index);
 	cowbuf_frame_unshare_locked(page);
-	scan_slot_merged(pgoff);
+	scan_slot_merged(index);
 	unlock_page(page);
-	cowbuf_region_uncharge(region, 1);
-	atomic_long_inc(&region->zero_pages);
-	atomic_long_inc(&nr_zero_pages);
-	trace_cowbuf_merge(region, pgoff, "zero");
+	cowbuf_region_uncharge(region, nr);
+	atomic_long_add(nr, &region->zero_pages);
+	atomic_long_add(nr, &nr_zero_pages);
+	trace_cowbuf_merge(region, index << region->order, "zero");
 	return true;
+}
+
+/*
+ * Look at the first committed slot of [@start, @end) (page offsets) of the
+ * huge region @region (map_lock held for read): if it was written since,
+ * write-protect it and release it if all zero. *@next gets where to
+ * continue. Return: pages scanned, those of a frame read or one for a
+ * frame skipped.
+ */
+static int merge_scan_huge(struct cowbuf_region *region, pgoff_t start,
+			   pgoff_t end, pgoff_t *next)
+{
+	struct cowbuf_scan_slot *s = &scan_chunk[0];
+	unsigned int order = region->order;
+	XA_STATE(xas, &region->slots, start >> order);
+	struct page *page;
+	bool merged;
+
+	xas_lock(&xas);
+	spin_lock(&scanner_refs_lock);
+	page = xas_find(&xas, (end >> order) - 1);
+	if (page) {
+		s->pgoff = xas.xa_index;
+		s->page = page;
+		s->rehash = xas_get_mark(&xas, COWBUF_SLOT_DIRTY);
+		s->merged = false;
+		get_page(page);
+		scan_chunk_len = 1;
+	}
+	spin_unlock(&scanner_refs_lock);
+	xas_unlock(&xas);
+	if (!page) {
+		*next = end;
+		return 0;
+	}
+	*next = (s->pgoff + 1) << order;
+
+	merged = false;
+	if (s->rehash) {
+		/* As merge_scan_chunk(): clear the mark, then write-protect. */
+		lock_page(page);
+		if (xa_load(&region->slots, s->pgoff) == page)
+			xa_clear_mark(&region->slots, s->pgoff, COWBUF_SLOT_DIRTY);
+		unlock_page(page);
+		cowbuf_region_unmap(region, s->pgoff, 1);
+		merged = merge_zero(region, s->pgoff, page);
+		if (merged)
+			cowbuf_region_unmap(region, s->pgoff, 1);
+	}
+	spin_lock(&scanner_refs_lock);
+	if (merged)
+		put_page(page);		/* the slot's reference */
+	put_page(page);			/* ours */
+	scan_chunk_len = 0;
+	spin_unlock(&scanner_refs_lock);
+	return s->rehash ? 1 << order : 1;
 }
 
 /*
@@ -708,6 +766,7 @@ static void merge_scan_batch(void)
 	struct cowbuf_merge_range *range;
 	struct cowbuf_region *region;
 	pgoff_t start, end;
+	int n;
 
 	while (scanned < budget) {
 		if (!cursor_region) {
@@ -741,8 +800,15 @@ static void merge_scan_batch(void)
 				end = range->end;
 
 		down_read(&region->map_lock);
-		scanned += merge_scan_chunk(region, start, end, budget - scanned,
-					    &cursor_pgoff, &merged);
+		if (region->order) {
+			n = merge_scan_huge(region, start, end, &cursor_pgoff);
+			atomic_long_add(n, &nr_pages_scanned);
+			scanned += n;
+		} else {
+			scanned += merge_scan_chunk(region, start, end,
+						    budget - scanned,
+						    &cursor_pgoff, &merged);
+		}
 		up_read(&region->map_lock);
 		cond_resched();
 	}
@@ -794,30 +860,30 @@ static int cowbufd_fn(void *unused)
 }
 
 /*
- * Give every slot of [first, first + nr) whose frame is shared a private
- * copy (map_lock held for write). Return: 0 or -ENOMEM, with the slots
- * done so far unmerged.
+ * Give every slot of the pages [first, first + nr) whose frame is shared a
+ * private copy (map_lock held for write). Return: 0 or -ENOMEM, with the
+ * slots done so far unmerged.
  */
 static int region_unmerge(struct cowbuf_region *region, pgoff_t first,
 			  unsigned long nr)
 {
+	pgoff_t last = (first + nr - 1) >> region->order;
 	struct page *page, *copy;
 	unsigned long index;
 	int ret = 0;
 
-	xa_for_each_range(&region->slots, index, page, first, first + nr - 1) {
+	xa_for_each_range(&region->slots, index, page, first >> region->order, last) {
 		lock_page(page);
 		if (cowbuf_frame_sharers(page) < 2) {
 			unlock_page(page);
 			continue;
 		}
-		copy = cowbuf_frame_alloc();
+		copy = cowbuf_frame_dup(page);
 		if (!copy) {
 			unlock_page(page);
 			ret = -ENOMEM;
 			break;
 		}
-		copy_highpage(copy, page);
 		xa_store(&region->slots, index, copy, GFP_NOWAIT);
 		xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
 		cowbuf_frame_unshare_locked(page);
@@ -1050,7 +1116,7 @@ long cowbuf_merge_info(struct cowbuf_region *region, void __user *uarg)
 	xa_for_each(&region->slots, index, page) {
 		/* A snapshot: the count may change as soon as it is read. */
 		if (cowbuf_frame_sharers_racy(page) >= 2)
-			info.shared_pages++;
+			info.shared_pages += 1UL << region->order;
 	}
 	up_read(&region->map_lock);
 	info.zero_pages = atomic_long_read(&region->zero_pages);

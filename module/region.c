@@ -26,6 +26,34 @@
  * munmap() of part of a mapping, mprotect() and madvise(MADV_DONTNEED) act
  * on page tables only: the slots keep their frames (DONTNEED behaves as on
  * shared memory), and only COWBUF_IOC_DECOMMIT frees them.
+ *
+ * DOC: Huge regions
+ *
+ * A region created with COWBUF_REGION_HUGE has one slot per 2 MiB (order
+ * COWBUF_HUGE_ORDER), each empty or holding a compound frame of that order.
+ * Its mappings are not VM_MIXEDMAP: .fault hands the fault core the subpage
+ * of the frame at the faulting address, locked, and the core maps the whole
+ * frame with one PMD (finish_fault(), do_set_pmd(), with rmap and reference
+ * as for a file THP) where the mapping is 2 MiB aligned in address and
+ * offset and no page table is there yet; elsewhere it maps the subpage by
+ * PTE. With VM_MIXEDMAP, zap_huge_pmd() would take the PMD for a special
+ * mapping and drop neither rmap nor reference, so the zero page (which only
+ * vmf_insert_mixed() could map) is replaced by the module's huge zero frame:
+ * a read of an empty slot maps it read-only, by PMD too.
+ *
+ * A write to a read-only PMD makes the fault core zap the PMD and fault
+ * again at the PTE level (wp_huge_pmd(): no .huge_fault), where .fault and
+ * .page_mkwrite see a write and the frame is mapped writable, whole. So the
+ * first write after a read costs a zap and a fault per 2 MiB; a copy-on-write
+ * break copies the whole frame, 2 MiB, since a slot cannot hold part of one.
+ *
+ * The mmap() offset and length, the address of a MAP_FIXED mapping, the
+ * address of every split (munmap(), mprotect(), mremap() of part of a
+ * mapping: .may_split) and every range given to an ioctl are multiples of
+ * 2 MiB, else EINVAL, as on hugetlbfs; get_unmapped_area aligns mmap(NULL)
+ * (thp_get_unmapped_area()). madvise(MADV_DONTNEED) on part of a frame zaps
+ * its PMD; the next access maps the frame again. A mapping moved by mremap()
+ * to an address that is not 2 MiB aligned still works, by PTEs.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -57,23 +85,29 @@
 #define COWBUF_PIN_RETRIES	10
 
 static const struct vm_operations_struct cowbuf_region_vm_ops;
+static const struct vm_operations_struct cowbuf_huge_vm_ops;
 
 static loff_t pgoff_to_bytes(pgoff_t pgoff)
 {
 	return (loff_t)pgoff << PAGE_SHIFT;
 }
 
+static loff_t slot_to_bytes(struct cowbuf_region *region, pgoff_t index)
+{
+	return (loff_t)index << (PAGE_SHIFT + region->order);
+}
+
 /**
- * cowbuf_region_unmap() - remove every mapping of a range of a region
+ * cowbuf_region_unmap() - remove every mapping of a range of slots
  * @region: the region
- * @first: first page offset
- * @nr: number of pages
+ * @first: first slot index (the page offset in a page-granular region)
+ * @nr: number of slots
  */
 void cowbuf_region_unmap(struct cowbuf_region *region, pgoff_t first,
 			 unsigned long nr)
 {
-	unmap_mapping_range(&region->mapping, pgoff_to_bytes(first),
-			    pgoff_to_bytes(nr), 1);
+	unmap_mapping_range(&region->mapping, slot_to_bytes(region, first),
+			    slot_to_bytes(region, nr), 1);
 }
 
 /*
@@ -111,40 +145,67 @@ void cowbuf_region_uncharge(struct cowbuf_region *region, unsigned long nr)
 }
 
 /*
- * Commit the empty slot @pgoff from a fault (map_lock held for read).
+ * Commit the empty slot @index from a fault (map_lock held for read).
  * Return: 0 when the slot holds a frame (ours or a racing fault's), or
- * VM_FAULT_SIGBUS when a cap or the memory cgroup says no.
+ * VM_FAULT_SIGBUS when a cap, the memory cgroup or (huge frames)
+ * fragmentation says no.
  */
-static vm_fault_t region_fill_slot(struct cowbuf_region *region, pgoff_t pgoff)
+static vm_fault_t region_fill_slot(struct cowbuf_region *region, pgoff_t index)
 {
+	unsigned long nr = 1UL << region->order;
 	struct page *page;
 	void *old;
 
-	if (region_charge(region, 1))
+	if (region_charge(region, nr))
 		return VM_FAULT_SIGBUS;
-	page = cowbuf_frame_alloc();
+	page = cowbuf_frame_alloc(region->order);
 	if (!page)
 		goto err_uncharge;
 
 	mutex_lock(&region->fill_lock);
-	old = xa_cmpxchg(&region->slots, pgoff, NULL, page, GFP_KERNEL);
+	old = xa_cmpxchg(&region->slots, index, NULL, page, GFP_KERNEL);
 	if (old) {
 		mutex_unlock(&region->fill_lock);
 		cowbuf_frame_release(page);
 		if (xa_is_err(old))
 			goto err_uncharge;
-		cowbuf_region_uncharge(region, 1);
+		cowbuf_region_uncharge(region, nr);
 		return 0;
 	}
-	xa_set_mark(&region->slots, pgoff, COWBUF_SLOT_DIRTY);
+	xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
+	/* Wait for read faults still mapping the huge zero frame here. */
+	if (region->order)
+		cowbuf_frame_lock_barrier(cowbuf_frame_huge_zero());
 	/* Zero-page entries for this slot would now hide the frame. */
-	cowbuf_region_unmap(region, pgoff, 1);
+	cowbuf_region_unmap(region, index, 1);
 	mutex_unlock(&region->fill_lock);
 	return 0;
 
 err_uncharge:
-	cowbuf_region_uncharge(region, 1);
+	cowbuf_region_uncharge(region, nr);
 	return VM_FAULT_SIGBUS;
+}
+
+/*
+ * For a read of the empty huge slot @index (map_lock held for read): the
+ * huge zero frame, referenced and locked, or NULL if the slot was filled
+ * meanwhile. Its page lock, held until the fault core has mapped it, is what
+ * region_fill_slot() waits for.
+ */
+static struct page *region_get_huge_zero(struct cowbuf_region *region,
+					 pgoff_t index)
+{
+	struct page *zero = cowbuf_frame_huge_zero();
+
+	mutex_lock(&region->fill_lock);
+	if (xa_load(&region->slots, index)) {
+		mutex_unlock(&region->fill_lock);
+		return NULL;
+	}
+	get_page(zero);
+	lock_page(zero);
+	mutex_unlock(&region->fill_lock);
+	return zero;
 }
 
 /* Map the zero page for a read of an empty slot (map_lock held for read). */
@@ -163,17 +224,17 @@ static vm_fault_t region_map_zero(struct cowbuf_region *region,
 }
 
 /*
- * The frame in slot @pgoff with a reference taken, or NULL. Under map_lock
+ * The frame in slot @index with a reference taken, or NULL. Under map_lock
  * (read) a copy-on-write break or the merge scanner may replace the slot's
  * frame and drop the slot's reference at any time; xa_lock, which every
  * slot change takes, keeps that reference until ours is taken.
  */
-static struct page *region_get_frame(struct cowbuf_region *region, pgoff_t pgoff)
+static struct page *region_get_frame(struct cowbuf_region *region, pgoff_t index)
 {
 	struct page *page;
 
 	xa_lock(&region->slots);
-	page = xa_load(&region->slots, pgoff);
+	page = xa_load(&region->slots, index);
 	if (page)
 		get_page(page);
 	xa_unlock(&region->slots);
@@ -183,6 +244,7 @@ static struct page *region_get_frame(struct cowbuf_region *region, pgoff_t pgoff
 static vm_fault_t cowbuf_region_fault(struct vm_fault *vmf)
 {
 	struct cowbuf_region *region = vmf->vma->vm_private_data;
+	pgoff_t index = vmf->pgoff >> region->order;
 	struct page *page;
 	vm_fault_t ret;
 
@@ -191,20 +253,26 @@ static vm_fault_t cowbuf_region_fault(struct vm_fault *vmf)
 
 	down_read(&region->map_lock);
 	for (;;) {
-		page = region_get_frame(region, vmf->pgoff);
+		page = region_get_frame(region, index);
 		if (page) {
 			lock_page(page);
 			/* A copy-on-write break may have replaced it. */
-			if (likely(xa_load(&region->slots, vmf->pgoff) == page))
+			if (likely(xa_load(&region->slots, index) == page))
 				break;
 			unlock_page(page);
 			put_page(page);
 			continue;
 		}
-		if (vmf->flags & FAULT_FLAG_WRITE)
-			ret = region_fill_slot(region, vmf->pgoff);
-		else
+		if (vmf->flags & FAULT_FLAG_WRITE) {
+			ret = region_fill_slot(region, index);
+		} else if (region->order) {
+			page = region_get_huge_zero(region, index);
+			if (page)
+				break;
+			continue;
+		} else {
 			ret = region_map_zero(region, vmf);
+		}
 		if (ret) {
 			up_read(&region->map_lock);
 			return ret;
@@ -212,46 +280,64 @@ static vm_fault_t cowbuf_region_fault(struct vm_fault *vmf)
 	}
 	up_read(&region->map_lock);
 
-	/* Mapped read-only; .page_mkwrite decides about writing. */
-	vmf->page = page;
+	/*
+	 * Mapped read-only; .page_mkwrite decides about writing. The subpage
+	 * of a huge frame: the fault core maps the whole frame by PMD where
+	 * it can.
+	 */
+	vmf->page = page + (vmf->pgoff & ((1UL << region->order) - 1));
 	return VM_FAULT_LOCKED;
 }
 
 /*
- * Give the slot @pgoff a private copy of its shared frame @page (locked,
+ * Give the slot @index a private copy of its shared frame @page (locked,
  * map_lock held for read). Unlocks @page. Return: VM_FAULT_NOPAGE, after
  * which the access is retried and faults the copy in, or VM_FAULT_SIGBUS.
  */
-static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t pgoff,
+static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t index,
 				   struct page *page)
 {
 	struct page *copy;
 	void *old;
 
-	copy = cowbuf_frame_alloc();
+	copy = cowbuf_frame_dup(page);
 	if (!copy) {
 		unlock_page(page);
 		return VM_FAULT_SIGBUS;
 	}
-	copy_highpage(copy, page);
 	/* Replacing a present entry never allocates. */
-	old = xa_store(&region->slots, pgoff, copy, GFP_NOWAIT);
+	old = xa_store(&region->slots, index, copy, GFP_NOWAIT);
 	WARN_ON_ONCE(old != page);
-	xa_set_mark(&region->slots, pgoff, COWBUF_SLOT_DIRTY);
+	xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
 	cowbuf_frame_unshare_locked(page);
 	unlock_page(page);
-	cowbuf_region_unmap(region, pgoff, 1);
+	cowbuf_region_unmap(region, index, 1);
 	put_page(page);		/* the slot's reference */
 	atomic_long_inc(&region->cow_breaks);
 	atomic_long_inc(&cowbuf_nr_cow_breaks);
-	trace_cowbuf_cow_break(region, pgoff);
+	trace_cowbuf_cow_break(region, index << region->order);
 	return VM_FAULT_NOPAGE;
+}
+
+/*
+ * A write through a read-only entry of the huge zero frame (a PTE: a PMD is
+ * zapped and faulted again instead): commit the slot, then refault.
+ */
+static vm_fault_t region_huge_zero_mkwrite(struct cowbuf_region *region,
+					   pgoff_t index)
+{
+	vm_fault_t ret = 0;
+
+	if (!xa_load(&region->slots, index))
+		ret = region_fill_slot(region, index);
+	return ret ? ret : VM_FAULT_NOPAGE;
 }
 
 static vm_fault_t cowbuf_region_page_mkwrite(struct vm_fault *vmf)
 {
 	struct cowbuf_region *region = vmf->vma->vm_private_data;
-	struct page *page = vmf->page;
+	struct page *page = compound_head(vmf->page);
+	pgoff_t index = vmf->pgoff >> region->order;
 	vm_fault_t ret;
 
 	/*
@@ -266,18 +352,23 @@ static vm_fault_t cowbuf_region_page_mkwrite(struct vm_fault *vmf)
 		cond_resched();
 		return VM_FAULT_NOPAGE;
 	}
+	if (region->order && page == cowbuf_frame_huge_zero()) {
+		ret = region_huge_zero_mkwrite(region, index);
+		up_read(&region->map_lock);
+		return ret;
+	}
 	lock_page(page);
-	if (xa_load(&region->slots, vmf->pgoff) != page) {
+	if (xa_load(&region->slots, index) != page) {
 		/* The slot changed since the frame was mapped: refault. */
 		unlock_page(page);
 		ret = VM_FAULT_NOPAGE;
 	} else if (cowbuf_frame_sharers(page) == 1) {
 		/* Written from now on: the merge scanner must look again. */
-		if (!xa_get_mark(&region->slots, vmf->pgoff, COWBUF_SLOT_DIRTY))
-			xa_set_mark(&region->slots, vmf->pgoff, COWBUF_SLOT_DIRTY);
+		if (!xa_get_mark(&region->slots, index, COWBUF_SLOT_DIRTY))
+			xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
 		ret = VM_FAULT_LOCKED;
 	} else {
-		ret = region_break_cow(region, vmf->pgoff, page);
+		ret = region_break_cow(region, index, page);
 	}
 	up_read(&region->map_lock);
 	return ret;
@@ -302,23 +393,69 @@ static const struct vm_operations_struct cowbuf_region_vm_ops = {
 	.pfn_mkwrite = cowbuf_region_pfn_mkwrite,
 };
 
+/* A huge region's mapping splits at frame boundaries only (EINVAL). */
+static int cowbuf_huge_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	return IS_ALIGNED(addr, HPAGE_PMD_SIZE) ? 0 : -EINVAL;
+}
+
+static unsigned long cowbuf_huge_pagesize(struct vm_area_struct *vma)
+{
+	return HPAGE_PMD_SIZE;
+}
+
+static const struct vm_operations_struct cowbuf_huge_vm_ops = {
+	.fault = cowbuf_region_fault,
+	.page_mkwrite = cowbuf_region_page_mkwrite,
+	.may_split = cowbuf_huge_may_split,
+	.pagesize = cowbuf_huge_pagesize,
+};
+
 static int cowbuf_region_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct cowbuf_region *region = file->private_data;
+	unsigned long frame_mask = (1UL << region->order) - 1;
 
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	if (vma->vm_pgoff >= region->nr_pages ||
 	    vma_pages(vma) > region->nr_pages - vma->vm_pgoff)
 		return -EINVAL;
-	/*
-	 * VM_MIXEDMAP: frames are inserted by vm_insert_pages() and the zero
-	 * page by vmf_insert_mixed(); VM_DONTEXPAND: no mremap() growth.
-	 */
-	vma->vm_flags |= VM_MIXEDMAP | VM_DONTEXPAND;
-	vma->vm_ops = &cowbuf_region_vm_ops;
+	if (region->order) {
+		if ((vma->vm_pgoff | vma_pages(vma) |
+		     (vma->vm_start >> PAGE_SHIFT)) & frame_mask)
+			return -EINVAL;
+		/*
+		 * Not VM_MIXEDMAP: the fault core maps frames by PMD, with
+		 * rmap and reference (see "Huge regions").
+		 */
+		vma->vm_flags |= VM_DONTEXPAND;
+		vma->vm_ops = &cowbuf_huge_vm_ops;
+	} else {
+		/*
+		 * VM_MIXEDMAP: frames are inserted by vm_insert_pages() and
+		 * the zero page by vmf_insert_mixed(); VM_DONTEXPAND: no
+		 * mremap() growth.
+		 */
+		vma->vm_flags |= VM_MIXEDMAP | VM_DONTEXPAND;
+		vma->vm_ops = &cowbuf_region_vm_ops;
+	}
 	vma->vm_private_data = region;
 	return 0;
+}
+
+/* mmap(NULL) of a huge region: a 2 MiB aligned address where there is room. */
+static unsigned long cowbuf_region_get_unmapped_area(struct file *file,
+						     unsigned long addr,
+						     unsigned long len,
+						     unsigned long pgoff,
+						     unsigned long flags)
+{
+	struct cowbuf_region *region = file->private_data;
+
+	if (region->order)
+		return thp_get_unmapped_area(file, addr, len, pgoff, flags);
+	return current->mm->get_unmapped_area(file, addr, len, pgoff, flags);
 }
 
 /**
@@ -329,22 +466,30 @@ static int cowbuf_region_mmap(struct file *file, struct vm_area_struct *vma)
  * @first: (out) the region's page offset of @addr
  *
  * Return: the mapping holding all of [@addr, @addr + @len), or NULL if the
- * range is not within one mapping of a cowbuf region.
+ * range is not within one mapping of a cowbuf region, or does not cover
+ * whole frames of a huge region.
  */
 struct vm_area_struct *cowbuf_region_vma(struct mm_struct *mm, u64 addr, u64 len,
 					 pgoff_t *first)
 {
 	struct vm_area_struct *vma;
 
+	struct cowbuf_region *region;
+
 	lockdep_assert_held(&mm->mmap_lock);
 	if (!cowbuf_range_valid(addr, len))
 		return NULL;
 	vma = vma_lookup(mm, addr);
-	if (!vma || vma->vm_ops != &cowbuf_region_vm_ops)
+	if (!vma || (vma->vm_ops != &cowbuf_region_vm_ops &&
+		     vma->vm_ops != &cowbuf_huge_vm_ops))
 		return NULL;
 	if (len > vma->vm_end - addr)
 		return NULL;
+	/* A huge region's ranges are whole frames of it. */
+	region = vma->vm_private_data;
 	*first = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
+	if ((*first | (len >> PAGE_SHIFT)) & ((1UL << region->order) - 1))
+		return NULL;
 	return vma;
 }
 
@@ -403,6 +548,41 @@ static void region_prefault(struct cowbuf_region *region,
 	}
 }
 
+/**
+ * cowbuf_region_fault_in() - map frames of a huge region as faults would
+ * @vma: the caller's mapping of a huge region (mmap_lock held, the region's
+ *	map_lock not: the fault handlers take it)
+ * @addr: the first frame's address in @vma
+ * @nr: number of frames
+ * @flags: FAULT_FLAG_WRITE to map them writable (a shared frame is then
+ *	copied, as MADV_POPULATE_WRITE would), or 0
+ *
+ * Each frame is mapped by one PMD where @vma allows. A fault that fails (no
+ * memory) only leaves the access to fault later. handle_mm_fault() without
+ * FAULT_FLAG_ALLOW_RETRY never drops mmap_lock.
+ */
+void cowbuf_region_fault_in(struct vm_area_struct *vma, unsigned long addr,
+			    unsigned long nr, unsigned int flags)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr; i++) {
+		handle_mm_fault(vma, addr + i * HPAGE_PMD_SIZE, flags, NULL);
+		cond_resched();
+	}
+}
+
+/* Map the runs of non-NULL entries of @frames, huge, after map_lock. */
+static void region_fault_in_runs(struct vm_area_struct *vma, unsigned long addr,
+				 struct page **frames, unsigned long nr)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr; i++)
+		if (frames[i])
+			cowbuf_region_fault_in(vma, addr + i * HPAGE_PMD_SIZE, 1, 0);
+}
+
 /*
  * Release @nr_frames frames the caller took out of slots of [first,
  * first + nr) (NULL entries are skipped, the others set to NULL): wait for
@@ -428,6 +608,7 @@ static void region_drop_frames(struct cowbuf_region *region, pgoff_t first,
 	}
 }
 
+/* Slots of [first, first + nr) holding a frame. */
 static unsigned long region_count_committed(struct cowbuf_region *region,
 					    pgoff_t first, unsigned long nr)
 {
@@ -450,9 +631,10 @@ static void region_release_reserved(struct cowbuf_region *region, pgoff_t first,
 }
 
 /*
- * COWBUF_IOC_COMMIT: fill every empty slot of the range, then map the whole
- * range into @vma. All or nothing: caps, frames and xarray nodes are all
- * obtained before the first slot changes.
+ * COWBUF_IOC_COMMIT: fill every empty slot of the slots [first, first + nr),
+ * then map the whole range into @vma. All or nothing: caps, frames and
+ * xarray nodes are all obtained before the first slot changes. A huge
+ * region's range is mapped writable by faults once map_lock is dropped.
  */
 static int region_commit(struct cowbuf_region *region, struct vm_area_struct *vma,
 			 unsigned long addr, pgoff_t first, unsigned long nr)
@@ -464,13 +646,13 @@ static int region_commit(struct cowbuf_region *region, struct vm_area_struct *vm
 
 	down_write(&region->map_lock);
 	nr_new = nr - region_count_committed(region, first, nr);
-	ret = region_charge(region, nr_new);
+	ret = region_charge(region, nr_new << region->order);
 	if (ret)
 		goto out_unlock;
 
 	/* Frames are not on any LRU: page->lru is ours to list them. */
 	for (i = 0; i < nr_new; i++) {
-		page = cowbuf_frame_alloc();
+		page = cowbuf_frame_alloc(region->order);
 		if (!page) {
 			ret = -ENOMEM;
 			goto err_free_frames;
@@ -497,9 +679,14 @@ static int region_commit(struct cowbuf_region *region, struct vm_area_struct *vm
 		xa_set_mark(&region->slots, first + i, COWBUF_SLOT_DIRTY);
 	}
 	/* Zero-page entries of the range would hide the new frames. */
+	if (region->order && nr_new)
+		cowbuf_frame_lock_barrier(cowbuf_frame_huge_zero());
 	cowbuf_region_unmap(region, first, nr);
-	region_prefault(region, vma, addr, first, nr);
+	if (!region->order)
+		region_prefault(region, vma, addr, first, nr);
 	up_write(&region->map_lock);
+	if (region->order)
+		cowbuf_region_fault_in(vma, addr, nr, FAULT_FLAG_WRITE);
 	return 0;
 
 err_free_frames:
@@ -507,13 +694,13 @@ err_free_frames:
 		list_del_init(&page->lru);
 		cowbuf_frame_release(page);
 	}
-	cowbuf_region_uncharge(region, nr_new);
+	cowbuf_region_uncharge(region, nr_new << region->order);
 out_unlock:
 	up_write(&region->map_lock);
 	return ret;
 }
 
-/* COWBUF_IOC_DECOMMIT: empty every slot of the range and free its frame. */
+/* COWBUF_IOC_DECOMMIT: empty the slots [first, first + nr), free the frames. */
 static int region_decommit(struct cowbuf_region *region, pgoff_t first,
 			   unsigned long nr)
 {
@@ -540,7 +727,7 @@ static int region_decommit(struct cowbuf_region *region, pgoff_t first,
 				   first + nr - batch_first, batch, n);
 		dropped += n;
 	}
-	cowbuf_region_uncharge(region, dropped);
+	cowbuf_region_uncharge(region, dropped << region->order);
 	/* Zero-page entries stay valid: the slots read as zero again. */
 	up_write(&region->map_lock);
 	return 0;
@@ -550,8 +737,8 @@ static int region_decommit(struct cowbuf_region *region, pgoff_t first,
  * cowbuf_region_take() - hand the frames of a range to a message
  * @vma: the caller's mapping holding the range (mmap_lock held)
  * @first: the region's page offset of the range
- * @msg: the message, with @msg->nr_pages and @msg->mode set and
- *	@msg->frames all NULL
+ * @msg: the message, with @msg->nr_pages, @msg->mode and @msg->order (the
+ *	region's) set and @msg->frames all NULL
  *
  * Removes every mapping of the range first. With COWBUF_MODE_MOVE the slots
  * are emptied and their frames go to the message: the range reads as zero
@@ -564,11 +751,13 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 		       struct cowbuf_msg *msg)
 {
 	struct cowbuf_region *region = vma->vm_private_data;
-	unsigned long nr = msg->nr_pages, index, i, count = 0;
-	XA_STATE(xas, &region->slots, first);
+	unsigned long nr = msg->nr_pages >> region->order, index, i, count = 0;
+	XA_STATE(xas, &region->slots, 0);
 	struct page *page;
 	int attempt;
 	bool pinned;
+
+	first >>= region->order;
 
 	down_write(&region->map_lock);
 	xa_for_each_range(&region->slots, index, page, first, first + nr - 1) {
@@ -599,6 +788,8 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 		}
 		if (!pinned)
 			break;
+		/* What a racing fault mapped counts as mapped, not as a pin. */
+		cowbuf_region_unmap(region, first, nr);
 		usleep_range(100 << attempt, 200 << attempt);
 	}
 	cowbuf_region_unmap(region, first, nr);
@@ -609,11 +800,12 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 	}
 
 	if (msg->mode == COWBUF_MODE_MOVE) {
+		xas_set(&xas, first);
 		xas_lock(&xas);
 		xas_for_each(&xas, page, first + nr - 1)
 			xas_store(&xas, NULL);
 		xas_unlock(&xas);
-		cowbuf_region_uncharge(region, count);
+		cowbuf_region_uncharge(region, count << region->order);
 	} else {
 		for (i = 0; i < nr; i++) {
 			page = msg->frames[i];
@@ -637,20 +829,26 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
  * @msg: the message; its frames move to the slots
  *
  * The frames the slots held before are released; slots facing a NULL entry
- * of the message become empty. The new frames are mapped into @vma at once.
- * On success @msg->frames is left all NULL, and the message can be freed.
+ * of the message become empty. The new frames are mapped into @vma at once
+ * (read-only; huge frames by faults, once map_lock is dropped). On success
+ * @msg->frames is left all NULL, and the message can be freed.
  *
- * Return: 0, or -ENOMEM (a cap, or no memory) with nothing changed.
+ * Return: 0, -EINVAL if the message's frames are not of the region's size,
+ * or -ENOMEM (a cap, or no memory), with nothing changed.
  */
 int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 			pgoff_t first, struct cowbuf_msg *msg)
 {
 	struct cowbuf_region *region = vma->vm_private_data;
-	unsigned long nr = msg->nr_pages, i = 0, j, nr_old;
-	XA_STATE(xas, &region->slots, first);
+	unsigned long nr = msg->nr_pages >> region->order, i = 0, j, nr_old;
+	XA_STATE(xas, &region->slots, 0);
 	struct page **old;
 	long delta;
 	int ret;
+
+	if (msg->order != region->order)
+		return -EINVAL;
+	first >>= region->order;
 
 	old = kvcalloc(nr, sizeof(*old), GFP_KERNEL_ACCOUNT);
 	if (!old)
@@ -659,7 +857,7 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 	nr_old = region_count_committed(region, first, nr);
 	delta = (long)msg->nr_frames - (long)nr_old;
 	if (delta > 0) {
-		ret = region_charge(region, delta);
+		ret = region_charge(region, delta << region->order);
 		if (ret)
 			goto out_unlock;
 	}
@@ -694,7 +892,7 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 		}
 		xas_unlock(&xas);
 		if (delta > 0)
-			cowbuf_region_uncharge(region, delta);
+			cowbuf_region_uncharge(region, delta << region->order);
 		goto out_unlock;
 	}
 	/* Slots facing a hole of the message become empty: never fails. */
@@ -707,12 +905,20 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 	}
 	xas_unlock(&xas);
 
+	if (region->order)
+		cowbuf_frame_lock_barrier(cowbuf_frame_huge_zero());
 	region_drop_frames(region, first, nr, old, nr);
 	if (delta < 0)
-		cowbuf_region_uncharge(region, -delta);
-	region_map_runs(vma, addr, msg->frames, nr);
+		cowbuf_region_uncharge(region, -delta << region->order);
+	if (!region->order)
+		region_map_runs(vma, addr, msg->frames, nr);
+	up_write(&region->map_lock);
+	if (region->order)
+		region_fault_in_runs(vma, addr, msg->frames, nr);
 	/* The slots own the frames now. */
 	memset(msg->frames, 0, nr * sizeof(msg->frames[0]));
+	kvfree(old);
+	return 0;
 
 out_unlock:
 	up_write(&region->map_lock);
@@ -726,10 +932,11 @@ static long region_ioctl_info(struct cowbuf_region *region, void __user *uarg)
 
 	if (copy_from_user(&info, uarg, sizeof(info)))
 		return -EFAULT;
-	if (info.flags || info.pad)
+	if (info.flags || info.frame_size)
 		return -EINVAL;
 	info.size = pgoff_to_bytes(region->nr_pages);
 	info.committed_pages = atomic_long_read(&region->committed);
+	info.frame_size = PAGE_SIZE << region->order;
 	if (copy_to_user(uarg, &info, sizeof(info)))
 		return -EFAULT;
 	return 0;
@@ -763,10 +970,11 @@ static long region_ioctl_range(struct cowbuf_region *region, unsigned int cmd,
 		goto out_unlock;
 	}
 	if (cmd == COWBUF_IOC_COMMIT)
-		ret = region_commit(region, vma, range.addr, first,
-				    range.length >> PAGE_SHIFT);
+		ret = region_commit(region, vma, range.addr, first >> region->order,
+				    range.length >> (PAGE_SHIFT + region->order));
 	else if (cmd == COWBUF_IOC_DECOMMIT)
-		ret = region_decommit(region, first, range.length >> PAGE_SHIFT);
+		ret = region_decommit(region, first >> region->order,
+				      range.length >> (PAGE_SHIFT + region->order));
 	else
 		ret = cowbuf_merge_ioctl(region, vma, first,
 					 range.length >> PAGE_SHIFT, range.flags);
@@ -805,6 +1013,7 @@ static void cowbuf_region_show_fdinfo(struct seq_file *m, struct file *file)
 		   (unsigned long long)pgoff_to_bytes(region->nr_pages));
 	seq_printf(m, "cowbuf-committed-pages:\t%ld\n",
 		   atomic_long_read(&region->committed));
+	seq_printf(m, "cowbuf-frame-size:\t%lu\n", PAGE_SIZE << region->order);
 	cowbuf_merge_show_fdinfo(m, region);
 }
 
@@ -822,7 +1031,7 @@ static int cowbuf_region_release(struct inode *inode, struct file *file)
 			cond_resched();
 	}
 	xa_destroy(&region->slots);
-	cowbuf_region_uncharge(region, count);
+	cowbuf_region_uncharge(region, count << region->order);
 	cowbuf_user_put(region->user);
 	kfree(region);
 	atomic_long_dec(&cowbuf_nr_regions);
@@ -833,6 +1042,7 @@ static const struct file_operations cowbuf_region_fops = {
 	.owner = THIS_MODULE,
 	.release = cowbuf_region_release,
 	.mmap = cowbuf_region_mmap,
+	.get_unmapped_area = cowbuf_region_get_unmapped_area,
 	.unlocked_ioctl = cowbuf_region_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.show_fdinfo = cowbuf_region_show_fdinfo,
@@ -841,19 +1051,23 @@ static const struct file_operations cowbuf_region_fops = {
 
 /**
  * cowbuf_region_create() - reserve a region
- * @size: bytes, validated by the caller
+ * @size: bytes, validated by the caller (whole huge frames if @huge)
  * @mergeable: whether the merge scanner may merge all of it
+ * @huge: whether its frames are huge
  *
  * The region is owned by the calling user, who is charged for what it
- * commits. Nothing is allocated for its pages.
+ * commits. Nothing is allocated for its pages; the first huge region makes
+ * the module allocate its huge zero frame.
  *
  * Return: the region's new file, or an ERR_PTR().
  */
-struct file *cowbuf_region_create(u64 size, bool mergeable)
+struct file *cowbuf_region_create(u64 size, bool mergeable, bool huge)
 {
 	struct cowbuf_region *region;
 	struct file *file;
 
+	if (huge && cowbuf_frame_huge_zero_prepare())
+		return ERR_PTR(-ENOMEM);
 	region = kzalloc(sizeof(*region), GFP_KERNEL_ACCOUNT);
 	if (!region)
 		return ERR_PTR(-ENOMEM);
@@ -865,6 +1079,7 @@ struct file *cowbuf_region_create(u64 size, bool mergeable)
 	mutex_init(&region->fill_lock);
 	xa_init(&region->slots);
 	region->nr_pages = size >> PAGE_SHIFT;
+	region->order = huge ? COWBUF_HUGE_ORDER : 0;
 	atomic_long_set(&region->committed, 0);
 	if (cowbuf_merge_region_init(region, mergeable))
 		goto err_put_user;

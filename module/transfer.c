@@ -26,6 +26,11 @@
  *
  * A SEND or RECV that fails changes nothing: a RECV whose placement fails
  * puts the message back at the head of the queue.
+ *
+ * A message carries frames of the size of the region it was sent from:
+ * whole 2 MiB frames from a huge region, one slot and one PMD each. It can
+ * be received only into a region of the same frame size (EINVAL otherwise,
+ * the message staying queued): cowbuf never copies to convert.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -44,16 +49,19 @@
 
 #include "cowbuf.h"
 
-static struct cowbuf_msg *msg_alloc(unsigned long nr_pages, u32 mode)
+static struct cowbuf_msg *msg_alloc(unsigned long nr_pages, u32 mode,
+				    unsigned int order)
 {
 	struct cowbuf_msg *msg;
 
-	msg = kvzalloc(struct_size(msg, frames, nr_pages), GFP_KERNEL_ACCOUNT);
+	msg = kvzalloc(struct_size(msg, frames, nr_pages >> order),
+		       GFP_KERNEL_ACCOUNT);
 	if (!msg)
 		return NULL;
 	INIT_LIST_HEAD(&msg->node);
 	msg->nr_pages = nr_pages;
 	msg->mode = mode;
+	msg->order = order;
 	return msg;
 }
 
@@ -62,7 +70,7 @@ static void msg_free(struct cowbuf_msg *msg)
 {
 	unsigned long i;
 
-	for (i = 0; i < msg->nr_pages; i++) {
+	for (i = 0; i < msg->nr_pages >> msg->order; i++) {
 		if (msg->frames[i])
 			cowbuf_frame_release(msg->frames[i]);
 		if (!(i % 256))
@@ -151,9 +159,10 @@ static long channel_send(struct file *file, struct cowbuf_channel *ch,
 			 void __user *uarg)
 {
 	struct mm_struct *mm = current->mm;
+	struct cowbuf_region *region;
 	struct vm_area_struct *vma;
-	struct cowbuf_send args;
 	struct cowbuf_msg *msg;
+	struct cowbuf_send args;
 	unsigned long nr;
 	pgoff_t first;
 	long ret;
@@ -167,16 +176,12 @@ static long channel_send(struct file *file, struct cowbuf_channel *ch,
 	if (nr > READ_ONCE(cowbuf_max_message_pages))
 		return -EINVAL;
 
-	msg = msg_alloc(nr, args.mode);
-	if (!msg)
-		return -ENOMEM;
 	if (!channel_reserve(ch)) {
-		ret = -EAGAIN;
 		if (file->f_flags & O_NONBLOCK)
-			goto err_free_msg;
+			return -EAGAIN;
 		ret = wait_event_interruptible(ch->wait, channel_reserve(ch));
 		if (ret)
-			goto err_free_msg;
+			return ret;
 	}
 
 	if (mmap_read_lock_killable(mm)) {
@@ -184,19 +189,32 @@ static long channel_send(struct file *file, struct cowbuf_channel *ch,
 		goto err_unreserve;
 	}
 	vma = cowbuf_region_vma(mm, args.addr, args.length, &first);
-	ret = vma ? cowbuf_region_take(vma, first, msg) : -EINVAL;
-	mmap_read_unlock(mm);
+	if (!vma) {
+		ret = -EINVAL;
+		goto err_unlock_mm;
+	}
+	/* The message holds a frame per slot: its size is the region's. */
+	region = vma->vm_private_data;
+	msg = msg_alloc(nr, args.mode, region->order);
+	if (!msg) {
+		ret = -ENOMEM;
+		goto err_unlock_mm;
+	}
+	ret = cowbuf_region_take(vma, first, msg);
 	if (ret)
-		goto err_unreserve;
+		goto err_free_msg;
+	mmap_read_unlock(mm);
 
 	atomic_long_inc(&cowbuf_nr_messages);
 	channel_enqueue(ch, msg, false);
 	return 0;
 
+err_free_msg:
+	kvfree(msg);		/* a failed take leaves it without frames */
+err_unlock_mm:
+	mmap_read_unlock(mm);
 err_unreserve:
 	channel_unreserve(ch);
-err_free_msg:
-	msg_free(msg);
 	return ret;
 }
 

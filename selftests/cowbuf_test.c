@@ -71,12 +71,13 @@ TEST_F(dev, version_reports_api_and_page_size)
 
 	memset(&v, 0xff, sizeof(v));
 	v.flags = 0;
-	v.pad = 0;
+	v.huge_frame_size = 0;
 	ASSERT_EQ(0, ioctl(self->fd, COWBUF_IOC_VERSION, &v));
 	EXPECT_EQ(COWBUF_API_VERSION, v.api_version);
 	EXPECT_EQ((unsigned int)sysconf(_SC_PAGESIZE), v.page_size);
 	EXPECT_EQ(0, v.flags);
-	EXPECT_EQ(0, v.pad);
+	/* x86-64: one PMD maps 2 MiB. */
+	EXPECT_EQ(2u << 20, v.huge_frame_size);
 }
 
 TEST_F(dev, version_rejects_unknown_flags)
@@ -92,9 +93,9 @@ TEST_F(dev, version_rejects_unknown_flags)
 	EXPECT_EQ(0, v.api_version);
 }
 
-TEST_F(dev, version_rejects_nonzero_pad)
+TEST_F(dev, version_rejects_nonzero_huge_frame_size_in)
 {
-	struct cowbuf_version v = { .pad = 1 };
+	struct cowbuf_version v = { .huge_frame_size = 1 };
 
 	EXPECT_EQ(-1, ioctl(self->fd, COWBUF_IOC_VERSION, &v));
 	EXPECT_EQ(EINVAL, errno);

@@ -87,14 +87,14 @@ TEST(create_largest_region_reserves_only)
 	close(dev);
 }
 
-TEST_F(region, info_validates_flags_and_pad)
+TEST_F(region, info_validates_flags_and_frame_size_in)
 {
 	struct cowbuf_region_info info = { .flags = 1 };
 
 	EXPECT_EQ(-1, ioctl(self->fd, COWBUF_IOC_REGION_INFO, &info));
 	EXPECT_EQ(EINVAL, errno);
 	info.flags = 0;
-	info.pad = 1;
+	info.frame_size = 1;
 	EXPECT_EQ(-1, ioctl(self->fd, COWBUF_IOC_REGION_INFO, &info));
 	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(0, info.size);

@@ -128,7 +128,8 @@ static int cmd_version(void)
 	ret = cowbuf_version(dev, &v);
 	if (ret)
 		die("COWBUF_IOC_VERSION", ret);
-	printf("api_version %u\npage_size %u\n", v.api_version, v.page_size);
+	printf("api_version %u\npage_size %u\nhuge_frame_size %u\n", v.api_version, v.page_size,
+	       v.huge_frame_size);
 	close(dev);
 	return 0;
 }

@@ -79,6 +79,23 @@ int cowbuf_decommit(int region, void *addr, uint64_t length)
 	return range_ioctl(region, COWBUF_IOC_DECOMMIT, addr, length);
 }
 
+int cowbuf_merge(int region, void *addr, uint64_t length, uint32_t flags)
+{
+	struct cowbuf_range range = {
+		.addr = ptr_to_u64(addr),
+		.length = length,
+		.flags = flags,
+	};
+
+	return ioctl_ret(region, COWBUF_IOC_MERGE, &range);
+}
+
+int cowbuf_merge_info(int region, struct cowbuf_merge_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	return ioctl_ret(region, COWBUF_IOC_MERGE_INFO, info);
+}
+
 int cowbuf_channel_create(int dev, uint32_t flags)
 {
 	struct cowbuf_channel_create args = { .flags = flags };

@@ -30,6 +30,10 @@ int cowbuf_map(int region, uint64_t size, uint64_t offset, int prot, void **addr
 int cowbuf_commit(int region, void *addr, uint64_t length);
 int cowbuf_decommit(int region, void *addr, uint64_t length);
 
+/* COWBUF_IOC_MERGE: @flags COWBUF_MERGE_ENABLE or COWBUF_MERGE_DISABLE. */
+int cowbuf_merge(int region, void *addr, uint64_t length, uint32_t flags);
+int cowbuf_merge_info(int region, struct cowbuf_merge_info *info);
+
 /* Make a channel. Returns its fd or -errno. */
 int cowbuf_channel_create(int dev, uint32_t flags);
 int cowbuf_channel_info(int channel, struct cowbuf_channel_info *info);

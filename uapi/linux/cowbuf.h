@@ -19,7 +19,11 @@
  * explicitly to a multiple of 8 bytes, every flag bit and pad field not
  * defined here must be zero or the call fails with EINVAL, and commands the
  * module does not know fail with ENOTTY. A call that fails changes nothing.
- * Addresses and lengths are multiples of the page size.
+ * Addresses and lengths are multiples of the page size; on a huge region
+ * (COWBUF_REGION_HUGE) of the huge frame size. A message sent from a huge
+ * region is received into a huge region only, a message from a page-granular
+ * region into a page-granular one (EINVAL otherwise; the message stays
+ * queued).
  */
 #ifndef _UAPI_LINUX_COWBUF_H
 #define _UAPI_LINUX_COWBUF_H
@@ -33,21 +37,27 @@
  */
 #define COWBUF_IOCTL_MAGIC	0xB2
 
-/* The interface version this header describes. */
-#define COWBUF_API_VERSION	1
+/*
+ * The interface version this header describes. 2 added huge regions
+ * (COWBUF_REGION_HUGE) and the frame sizes reported in the former pad
+ * fields of struct cowbuf_version and struct cowbuf_region_info.
+ */
+#define COWBUF_API_VERSION	2
 
 /**
  * struct cowbuf_version - COWBUF_IOC_VERSION argument (any cowbuf fd)
  * @api_version: (out) COWBUF_API_VERSION of the running module
  * @page_size: (out) the page size, the granularity of every offset and length
  * @flags: (in) must be zero
- * @pad: (in) must be zero
+ * @huge_frame_size: (in) must be zero; (out) the frame size of huge regions
+ *	(2 MiB on x86-64), or zero if the kernel cannot map them by PMD and
+ *	COWBUF_REGION_HUGE is refused. A version 1 module leaves it zero.
  */
 struct cowbuf_version {
 	__u32 api_version;
 	__u32 page_size;
 	__u32 flags;
-	__u32 pad;
+	__u32 huge_frame_size;
 };
 
 /* Flags for new file descriptors. */
@@ -56,15 +66,23 @@ struct cowbuf_version {
 
 /* Region creation: the merge scanner may merge all of the region. */
 #define COWBUF_REGION_MERGEABLE	0x100U
+/*
+ * Region creation: the region's frames are huge (huge_frame_size bytes, one
+ * page-table entry at the PMD level each). Its size, and the offsets and
+ * lengths of every mmap() and call on it, are multiples of huge_frame_size.
+ */
+#define COWBUF_REGION_HUGE	0x200U
 
 /* The largest region, in bytes. */
 #define COWBUF_REGION_MAX_SIZE	0x10000000000ULL	/* 1 TiB */
 
 /**
  * struct cowbuf_region_create - COWBUF_IOC_REGION_CREATE argument (/dev/cowbuf)
- * @size: (in) size in bytes, a nonzero multiple of the page size, at most
+ * @size: (in) size in bytes, a nonzero multiple of the page size (of the
+ *	huge frame size with COWBUF_REGION_HUGE), at most
  *	COWBUF_REGION_MAX_SIZE. Only reserved: no page is allocated.
- * @flags: (in) COWBUF_FD_CLOEXEC, COWBUF_REGION_MERGEABLE, or zero
+ * @flags: (in) COWBUF_FD_CLOEXEC, COWBUF_REGION_MERGEABLE,
+ *	COWBUF_REGION_HUGE, or zero
  * @fd: (out) the new region's file descriptor
  */
 struct cowbuf_region_create {
@@ -86,15 +104,17 @@ struct cowbuf_channel_create {
 /**
  * struct cowbuf_region_info - COWBUF_IOC_REGION_INFO argument (region fd)
  * @size: (out) the region's size in bytes
- * @committed_pages: (out) pages of the region that hold memory
+ * @committed_pages: (out) pages of the region that hold memory (a huge
+ *	frame counts all of its pages)
  * @flags: (in) must be zero
- * @pad: (in) must be zero
+ * @frame_size: (in) must be zero; (out) the size of the region's frames: the
+ *	page size, or the huge frame size for a COWBUF_REGION_HUGE region
  */
 struct cowbuf_region_info {
 	__u64 size;
 	__u64 committed_pages;
 	__u32 flags;
-	__u32 pad;
+	__u32 frame_size;
 };
 
 /**

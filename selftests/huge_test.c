@@ -1,0 +1,636 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cowbuf selftests: huge regions - 2 MiB frames mapped by one PMD. Every
+ * test that maps a frame checks the PMD itself (FilePmdMapped in
+ * /proc/self/smaps), not only the bytes.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+
+#include "cowbuf_util.h"
+
+#include "../kselftest_harness.h"
+
+#define HUGE		(2UL << 20)
+#define NR_FRAMES	8
+
+/*
+ * FilePmdMapped of the mappings that overlap [@addr, @addr + @len), in
+ * bytes (mprotect() may have split them), or -1.
+ */
+static long pmd_mapped_range(void *addr, size_t len)
+{
+	unsigned long start, end, a = (unsigned long)addr;
+	long kb, total = -1;
+	char line[256];
+	bool in = false;
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && !strchr(line, ':')) {
+			in = start < a + len && end > a;
+			continue;
+		}
+		if (in && sscanf(line, "FilePmdMapped: %ld kB", &kb) == 1)
+			total = (total < 0 ? 0 : total) + kb * 1024;
+	}
+	fclose(f);
+	return total;
+}
+
+/* FilePmdMapped of the mapping holding @addr. */
+static long pmd_mapped(void *addr)
+{
+	return pmd_mapped_range(addr, 1);
+}
+
+static int huge_region(int dev, size_t size, uint32_t flags)
+{
+	return cowbuf_region_create(dev, size, flags | COWBUF_REGION_HUGE |
+				    COWBUF_FD_CLOEXEC);
+}
+
+FIXTURE(huge) {
+	int dev;
+	int fd;
+	size_t size;
+	char *map;
+	long frames_before;
+};
+
+FIXTURE_SETUP(huge)
+{
+	self->frames_before = cowbuf_counter("frames");
+	self->dev = cowbuf_open();
+	ASSERT_GE(self->dev, 0);
+	self->size = NR_FRAMES * HUGE;
+	self->fd = huge_region(self->dev, self->size, 0);
+	ASSERT_GE(self->fd, 0);
+	ASSERT_EQ(0, cowbuf_map(self->fd, self->size, 0, PROT_READ | PROT_WRITE,
+				(void **)&self->map));
+}
+
+FIXTURE_TEARDOWN(huge)
+{
+	munmap(self->map, self->size);
+	close(self->fd);
+	close(self->dev);
+	EXPECT_EQ(self->frames_before, cowbuf_counter("frames"));
+}
+
+TEST(version_and_info_report_the_frame_size)
+{
+	struct cowbuf_region_info info = { 0 };
+	struct cowbuf_version v = { 0 };
+	char buf[512];
+	int dev = cowbuf_open(), fd;
+
+	ASSERT_GE(dev, 0);
+	ASSERT_EQ(0, cowbuf_version(dev, &v));
+	EXPECT_EQ(2, v.api_version);
+	EXPECT_EQ(HUGE, v.huge_frame_size);
+	/* The field is output only: nonzero input is refused. */
+	v.huge_frame_size = 1;
+	EXPECT_EQ(-1, ioctl(dev, COWBUF_IOC_VERSION, &v));
+	EXPECT_EQ(EINVAL, errno);
+
+	fd = huge_region(dev, 2 * HUGE, 0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, cowbuf_region_info(fd, &info));
+	EXPECT_EQ(2 * HUGE, info.size);
+	EXPECT_EQ(HUGE, info.frame_size);
+	EXPECT_EQ(0, info.committed_pages);
+	info.frame_size = 4096;
+	EXPECT_EQ(-1, ioctl(fd, COWBUF_IOC_REGION_INFO, &info));
+	EXPECT_EQ(EINVAL, errno);
+	ASSERT_GT(read_fdinfo(fd, buf, sizeof(buf)), 0);
+	EXPECT_NE(NULL, strstr(buf, "cowbuf-frame-size:\t2097152\n"));
+	close(fd);
+
+	/* A page-granular region reports the page size. */
+	fd = cowbuf_region_create(dev, PAGE, 0);
+	ASSERT_GE(fd, 0);
+	memset(&info, 0, sizeof(info));
+	ASSERT_EQ(0, cowbuf_region_info(fd, &info));
+	EXPECT_EQ(PAGE, info.frame_size);
+	close(fd);
+	close(dev);
+}
+
+TEST(create_needs_whole_frames)
+{
+	int dev = cowbuf_open();
+
+	ASSERT_GE(dev, 0);
+	EXPECT_EQ(-EINVAL, huge_region(dev, PAGE, 0));
+	EXPECT_EQ(-EINVAL, huge_region(dev, HUGE + PAGE, 0));
+	EXPECT_EQ(-EINVAL, huge_region(dev, HUGE / 2, 0));
+	EXPECT_EQ(-EINVAL, huge_region(dev, 0, 0));
+	EXPECT_EQ(-EINVAL, huge_region(dev, COWBUF_REGION_MAX_SIZE + HUGE, 0));
+	EXPECT_EQ(-EINVAL, huge_region(dev, HUGE, COWBUF_FD_NONBLOCK));
+	close(dev);
+}
+
+TEST_F(huge, mmap_needs_whole_aligned_frames)
+{
+	void *p;
+
+	/* mmap(NULL) is 2 MiB aligned. */
+	EXPECT_EQ(0, (unsigned long)self->map % HUGE);
+	EXPECT_EQ(-EINVAL, cowbuf_map(self->fd, HUGE, PAGE, PROT_READ, &p));
+	EXPECT_EQ(-EINVAL, cowbuf_map(self->fd, PAGE, 0, PROT_READ, &p));
+	EXPECT_EQ(-EINVAL, cowbuf_map(self->fd, HUGE + PAGE, 0, PROT_READ, &p));
+	/* MAP_FIXED at an address that is not 2 MiB aligned. */
+	p = mmap(self->map + self->size + 4 * HUGE + PAGE, HUGE, PROT_READ,
+		 MAP_SHARED | MAP_FIXED_NOREPLACE, self->fd, 0);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	/* A second, aligned mapping at an offset works. */
+	ASSERT_EQ(0, cowbuf_map(self->fd, 2 * HUGE, 2 * HUGE, PROT_READ, &p));
+	EXPECT_EQ(0, (unsigned long)p % HUGE);
+	munmap(p, 2 * HUGE);
+}
+
+TEST_F(huge, read_of_uncommitted_memory_maps_the_zero_frame_by_pmd)
+{
+	EXPECT_EQ(0, pmd_mapped(self->map));
+	EXPECT_TRUE(all_zero(self->map, 2 * HUGE));
+	EXPECT_EQ(2 * HUGE, pmd_mapped(self->map));
+	/* Nothing was allocated for it. */
+	EXPECT_EQ(0, committed(self->fd));
+	EXPECT_EQ(self->frames_before, cowbuf_counter("frames"));
+}
+
+TEST_F(huge, first_write_commits_a_whole_frame_mapped_by_pmd)
+{
+	self->map[HUGE + 5] = 7;
+	EXPECT_EQ(512, committed(self->fd));
+	EXPECT_EQ(self->frames_before + 1, cowbuf_counter("frames"));
+	EXPECT_EQ(HUGE, pmd_mapped(self->map));
+	EXPECT_EQ(7, self->map[HUGE + 5]);
+	EXPECT_TRUE(all_zero(self->map + HUGE + 8, HUGE - 8));
+
+	/* A write after a read of the zero frame commits too, still by PMD. */
+	EXPECT_EQ(0, self->map[3 * HUGE]);
+	self->map[3 * HUGE + HUGE - 1] = 9;
+	EXPECT_EQ(1024, committed(self->fd));
+	EXPECT_EQ(9, self->map[4 * HUGE - 1]);
+	EXPECT_EQ(2 * HUGE, pmd_mapped(self->map));
+}
+
+TEST_F(huge, commit_maps_by_pmd_and_decommit_frees)
+{
+	char *p = self->map;
+
+	ASSERT_EQ(0, cowbuf_commit(self->fd, p, 4 * HUGE));
+	EXPECT_EQ(2048, committed(self->fd));
+	EXPECT_EQ(4 * HUGE, pmd_mapped(p));
+	pattern_fill(p, 4 * HUGE, 11);
+	EXPECT_EQ(-1, pattern_check(p, 4 * HUGE, 11));
+	/* Committing again keeps the bytes. */
+	ASSERT_EQ(0, cowbuf_commit(self->fd, p, 4 * HUGE));
+	EXPECT_EQ(-1, pattern_check(p, 4 * HUGE, 11));
+
+	/* Not whole frames: EINVAL, nothing changes. */
+	EXPECT_EQ(-EINVAL, cowbuf_commit(self->fd, p + PAGE, HUGE));
+	EXPECT_EQ(-EINVAL, cowbuf_commit(self->fd, p, HUGE + PAGE));
+	EXPECT_EQ(-EINVAL, cowbuf_commit(self->fd, p, PAGE));
+	EXPECT_EQ(-EINVAL, cowbuf_decommit(self->fd, p + HUGE / 2, HUGE));
+	EXPECT_EQ(2048, committed(self->fd));
+
+	ASSERT_EQ(0, cowbuf_decommit(self->fd, p + HUGE, 2 * HUGE));
+	EXPECT_EQ(1024, committed(self->fd));
+	EXPECT_TRUE(all_zero(p + HUGE, 2 * HUGE));
+	EXPECT_EQ(-1, pattern_check(p, HUGE, 11));
+	EXPECT_EQ(-1, pattern_check_at(p + 3 * HUGE, HUGE, 11, 3 * HUGE));
+	EXPECT_EQ(self->frames_before + 2, cowbuf_counter("frames"));
+}
+
+TEST_F(huge, splits_only_at_frame_boundaries)
+{
+	char *p = self->map;
+
+	ASSERT_EQ(0, cowbuf_commit(self->fd, p, 4 * HUGE));
+	pattern_fill(p, 4 * HUGE, 3);
+	/* munmap() and mprotect() of part of a frame: EINVAL, as hugetlbfs. */
+	EXPECT_EQ(-1, munmap(p + HUGE + PAGE, PAGE));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, mprotect(p + PAGE, HUGE, PROT_READ));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, pattern_check(p, 4 * HUGE, 3));
+
+	/* At a boundary they work. */
+	EXPECT_EQ(0, mprotect(p + HUGE, HUGE, PROT_READ));
+	EXPECT_EQ(-1, pattern_check(p, 4 * HUGE, 3));
+	EXPECT_EQ(0, mprotect(p + HUGE, HUGE, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(0, munmap(p + 3 * HUGE, HUGE));
+	EXPECT_EQ(2048, committed(self->fd));
+
+	/* MADV_DONTNEED of part of a frame zaps the PMD; the bytes stay. */
+	EXPECT_EQ(0, madvise(p + PAGE, PAGE, MADV_DONTNEED));
+	EXPECT_EQ(-1, pattern_check(p, 3 * HUGE, 3));
+	EXPECT_EQ(3 * HUGE, pmd_mapped_range(p, 3 * HUGE));
+	EXPECT_EQ(2048, committed(self->fd));
+	/* Remapped for the fixture's teardown. */
+	EXPECT_EQ(p + 3 * HUGE, mmap(p + 3 * HUGE, HUGE, PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_FIXED, self->fd, 3 * HUGE));
+}
+
+static void child_checks_and_writes(void *arg)
+{
+	char *p = arg;
+
+	if (pattern_check(p, 2 * HUGE, 5) != -1)
+		_exit(1);
+	p[HUGE] = 42;
+	if (pmd_mapped(p) != 2 * HUGE)
+		_exit(2);
+	_exit(0);
+}
+
+TEST_F(huge, fork_shares_the_mapping)
+{
+	int status;
+
+	ASSERT_EQ(0, cowbuf_commit(self->fd, self->map, 2 * HUGE));
+	pattern_fill(self->map, 2 * HUGE, 5);
+	status = run_in_child(child_checks_and_writes, self->map);
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(42, self->map[HUGE]);
+	EXPECT_EQ(1024, committed(self->fd));
+}
+
+/* Receive one message at @p in a child with its own huge region; check it. */
+static int child_receives(int dev, int ch, uint64_t seed, size_t len, bool write)
+{
+	uint64_t got = 0;
+	uint32_t mode;
+	int fd, status;
+	char *p;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		fd = huge_region(dev, len, 0);
+		if (fd < 0 || cowbuf_map(fd, len, 0, PROT_READ | PROT_WRITE, (void **)&p))
+			_exit(10);
+		if (cowbuf_recv(ch, p, len, &got, &mode) || got != len)
+			_exit(11);
+		/* RECV mapped every frame, by PMD, before the first access. */
+		if (pmd_mapped(p) != (long)len)
+			_exit(12);
+		if (pattern_check(p, len, seed) != -1)
+			_exit(13);
+		if (committed(fd) != (long)(len / PAGE))
+			_exit(14);
+		if (write) {
+			pattern_fill(p, len, seed + 1);
+			if (pattern_check(p, len, seed + 1) != -1)
+				_exit(15);
+		}
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+TEST_F(huge, move_hands_whole_frames_to_another_process)
+{
+	int ch = cowbuf_channel_create(self->dev, 0);
+	long frames;
+
+	ASSERT_GE(ch, 0);
+	ASSERT_EQ(0, cowbuf_commit(self->fd, self->map, 4 * HUGE));
+	pattern_fill(self->map, 4 * HUGE, 21);
+	frames = cowbuf_counter("frames");
+	ASSERT_EQ(0, cowbuf_send(ch, self->map, 4 * HUGE, COWBUF_MODE_MOVE));
+	/* The sender's range is empty and reads as zero. */
+	EXPECT_EQ(0, committed(self->fd));
+	EXPECT_TRUE(all_zero(self->map, 4 * HUGE));
+	/* No frame was copied or allocated on the way. */
+	EXPECT_EQ(frames, cowbuf_counter("frames"));
+	EXPECT_EQ(0, child_receives(self->dev, ch, 21, 4 * HUGE, true));
+	close(ch);
+}
+
+TEST_F(huge, share_is_copy_on_write_both_ways)
+{
+	int ch = cowbuf_channel_create(self->dev, 0);
+	struct cowbuf_merge_info info = { 0 };
+	long frames;
+
+	ASSERT_GE(ch, 0);
+	ASSERT_EQ(0, cowbuf_commit(self->fd, self->map, 2 * HUGE));
+	pattern_fill(self->map, 2 * HUGE, 31);
+	frames = cowbuf_counter("frames");
+	ASSERT_EQ(0, cowbuf_send(ch, self->map, 2 * HUGE, COWBUF_MODE_SHARE));
+	EXPECT_EQ(frames, cowbuf_counter("frames"));
+	/* The receiver sees the bytes, writes over them; ours stay. */
+	EXPECT_EQ(0, child_receives(self->dev, ch, 31, 2 * HUGE, true));
+	EXPECT_EQ(-1, pattern_check(self->map, 2 * HUGE, 31));
+
+	/* Shared again; now the sender writes, and the receiver's stay. */
+	ASSERT_EQ(0, cowbuf_send(ch, self->map, 2 * HUGE, COWBUF_MODE_SHARE));
+	ASSERT_EQ(0, cowbuf_merge_info(self->fd, &info));
+	EXPECT_EQ(1024, info.shared_pages);
+	self->map[0] = 1;
+	self->map[HUGE] = 1;
+	ASSERT_EQ(0, cowbuf_merge_info(self->fd, &info));
+	EXPECT_EQ(0, info.shared_pages);
+	EXPECT_EQ(2, info.cow_breaks);
+	/* The private copies are whole frames, mapped by PMD again. */
+	EXPECT_EQ(2 * HUGE, pmd_mapped(self->map));
+	EXPECT_EQ(-1, pattern_check_at(self->map + 8, HUGE - 8, 31, 8));
+	EXPECT_EQ(0, child_receives(self->dev, ch, 31, 2 * HUGE, false));
+	close(ch);
+}
+
+TEST_F(huge, messages_keep_to_their_frame_size)
+{
+	int ch = cowbuf_channel_create(self->dev, COWBUF_FD_NONBLOCK);
+	struct cowbuf_channel_info ci = { 0 };
+	int small = cowbuf_region_create(self->dev, 2 * HUGE, 0);
+	uint64_t got = 0;
+	char *s;
+
+	ASSERT_GE(ch, 0);
+	ASSERT_GE(small, 0);
+	ASSERT_EQ(0, cowbuf_map(small, 2 * HUGE, 0, PROT_READ | PROT_WRITE, (void **)&s));
+	pattern_fill(self->map, HUGE, 41);
+	ASSERT_EQ(0, cowbuf_send(ch, self->map, HUGE, COWBUF_MODE_MOVE));
+	/* Huge into a page-granular region: EINVAL, and it stays queued. */
+	EXPECT_EQ(-EINVAL, cowbuf_recv(ch, s, 2 * HUGE, &got, NULL));
+	ASSERT_EQ(0, cowbuf_channel_info(ch, &ci));
+	EXPECT_EQ(1, ci.queued_messages);
+	ASSERT_EQ(0, cowbuf_recv(ch, self->map + 2 * HUGE, HUGE, &got, NULL));
+	EXPECT_EQ(HUGE, got);
+	EXPECT_EQ(-1, pattern_check(self->map + 2 * HUGE, HUGE, 41));
+
+	/* Page-granular into huge: EINVAL too. */
+	pattern_fill(s, PAGE, 43);
+	ASSERT_EQ(0, cowbuf_send(ch, s, HUGE, COWBUF_MODE_MOVE));
+	EXPECT_EQ(-EINVAL, cowbuf_recv(ch, self->map, HUGE, &got, NULL));
+	ASSERT_EQ(0, cowbuf_recv(ch, s + HUGE, HUGE, &got, NULL));
+	EXPECT_EQ(-1, pattern_check(s + HUGE, PAGE, 43));
+
+	/* SEND of part of a frame: EINVAL. */
+	EXPECT_EQ(-EINVAL, cowbuf_send(ch, self->map, PAGE, COWBUF_MODE_MOVE));
+	EXPECT_EQ(-EINVAL, cowbuf_send(ch, self->map + PAGE, HUGE, COWBUF_MODE_SHARE));
+	EXPECT_EQ(-EINVAL, cowbuf_recv(ch, self->map + PAGE, HUGE, &got, NULL));
+	munmap(s, 2 * HUGE);
+	close(small);
+	close(ch);
+}
+
+TEST_F(huge, a_pin_on_any_subpage_makes_send_busy)
+{
+	int ch = cowbuf_channel_create(self->dev, 0);
+	struct iovec iov;
+	int pipefd[2];
+	char buf[PAGE];
+
+	ASSERT_GE(ch, 0);
+	ASSERT_EQ(0, pipe(pipefd));
+	ASSERT_EQ(0, cowbuf_commit(self->fd, self->map, 2 * HUGE));
+	pattern_fill(self->map, 2 * HUGE, 51);
+	/* vmsplice() leaves the pipe a reference to the 300th subpage. */
+	iov.iov_base = self->map + HUGE + 300 * PAGE;
+	iov.iov_len = PAGE;
+	ASSERT_EQ(PAGE, vmsplice(pipefd[1], &iov, 1, 0));
+	EXPECT_EQ(-EBUSY, cowbuf_send(ch, self->map, 2 * HUGE, COWBUF_MODE_MOVE));
+	EXPECT_EQ(-EBUSY, cowbuf_send(ch, self->map + HUGE, HUGE, COWBUF_MODE_SHARE));
+	/* The other frame is not pinned. */
+	EXPECT_EQ(0, cowbuf_send(ch, self->map, HUGE, COWBUF_MODE_SHARE));
+	EXPECT_EQ(-1, pattern_check(self->map, 2 * HUGE, 51));
+	ASSERT_EQ(PAGE, read(pipefd[0], buf, PAGE));
+	EXPECT_EQ(-1, pattern_check_at(buf, PAGE, 51, HUGE + 300 * PAGE));
+	/* Drained: the frame can go. */
+	EXPECT_EQ(0, cowbuf_send(ch, self->map + HUGE, HUGE, COWBUF_MODE_MOVE));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(ch);
+}
+
+TEST_F(huge, process_vm_access_pins_huge_frames_for_a_moment)
+{
+	int ch = cowbuf_channel_create(self->dev, 0);
+	struct iovec local, remote;
+	char *buf = malloc(HUGE);
+
+	ASSERT_GE(ch, 0);
+	ASSERT_NE(NULL, buf);
+	/* GUP for write into an uncommitted frame commits it... */
+	pattern_fill(buf, HUGE, 61);
+	local.iov_base = buf;
+	local.iov_len = HUGE;
+	remote.iov_base = self->map + HUGE;
+	remote.iov_len = HUGE;
+	ASSERT_EQ(HUGE, process_vm_writev(getpid(), &local, 1, &remote, 1, 0));
+	EXPECT_EQ(512, committed(self->fd));
+	EXPECT_EQ(-1, pattern_check(self->map + HUGE, HUGE, 61));
+	/* ...and GUP reads it back out of the PMD. */
+	memset(buf, 0, HUGE);
+	EXPECT_EQ(HUGE, pmd_mapped(self->map));
+	ASSERT_EQ(HUGE, process_vm_readv(getpid(), &local, 1, &remote, 1, 0));
+	EXPECT_EQ(-1, pattern_check(buf, HUGE, 61));
+	free(buf);
+	/* Those pins ended with the calls: the frame moves. */
+	EXPECT_EQ(0, cowbuf_send(ch, self->map + HUGE, HUGE, COWBUF_MODE_MOVE));
+	EXPECT_EQ(0, committed(self->fd));
+	close(ch);
+}
+
+static void write_frame_3(void *p)
+{
+	((volatile char *)p)[3 * HUGE] = 1;
+}
+
+TEST_F(huge, caps_count_whole_frames)
+{
+	long old = cowbuf_param_get("max_region_pages");
+	int status;
+
+	if (!cowbuf_is_root())
+		SKIP(return, "needs root to set max_region_pages");
+	ASSERT_GT(old, 0);
+	/* Two frames and a half: the third frame does not fit. */
+	ASSERT_EQ(0, cowbuf_param_set("max_region_pages", 1280));
+	ASSERT_EQ(0, cowbuf_commit(self->fd, self->map, 2 * HUGE));
+	EXPECT_EQ(-ENOMEM, cowbuf_commit(self->fd, self->map, 3 * HUGE));
+	EXPECT_EQ(1024, committed(self->fd));
+	status = run_in_child(write_frame_3, self->map);
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(SIGBUS, WTERMSIG(status));
+	EXPECT_EQ(1024, committed(self->fd));
+	/* Reading stays possible: the zero frame costs nothing. */
+	EXPECT_EQ(0, self->map[5 * HUGE]);
+	ASSERT_EQ(0, cowbuf_param_set("max_region_pages", old));
+	self->map[3 * HUGE] = 1;
+	EXPECT_EQ(1536, committed(self->fd));
+}
+
+TEST(zero_frames_of_mergeable_huge_regions_are_released)
+{
+	long run = cowbuf_counter("run"), pts = cowbuf_counter("pages_to_scan");
+	long sleep_ms = cowbuf_counter("sleep_millisecs");
+	struct cowbuf_merge_info info = { 0 };
+	int dev = cowbuf_open(), fd, i;
+	long target;
+	char *p;
+
+	ASSERT_GE(dev, 0);
+	fd = huge_region(dev, 4 * HUGE, COWBUF_REGION_MERGEABLE);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, cowbuf_map(fd, 4 * HUGE, 0, PROT_READ | PROT_WRITE, (void **)&p));
+	ASSERT_EQ(0, cowbuf_commit(fd, p, 4 * HUGE));
+	pattern_fill(p, HUGE, 71);	/* frame 0: data */
+	p[2 * HUGE + 77] = 1;		/* frame 2: written, then zero again */
+	p[2 * HUGE + 77] = 0;
+	p[3 * HUGE + 5] = 1;		/* frame 3: one byte */
+	ASSERT_EQ(0, sysfs_write_long(COWBUF_SYSFS, "pages_to_scan", 100000));
+	ASSERT_EQ(0, sysfs_write_long(COWBUF_SYSFS, "sleep_millisecs", 0));
+	target = cowbuf_counter("full_scans") + 2;
+	ASSERT_EQ(0, sysfs_write_long(COWBUF_SYSFS, "run", 1));
+	for (i = 0; i < 2000 && cowbuf_counter("full_scans") < target; i++)
+		usleep(10000);
+	EXPECT_GE(cowbuf_counter("full_scans"), target);
+	sysfs_write_long(COWBUF_SYSFS, "run", 0);
+	ASSERT_EQ(0, cowbuf_merge_info(fd, &info));
+	EXPECT_EQ(1024, info.zero_pages);
+	EXPECT_EQ(1024, committed(fd));
+	EXPECT_EQ(-1, pattern_check(p, HUGE, 71));
+	EXPECT_TRUE(all_zero(p + HUGE, 2 * HUGE));
+	EXPECT_EQ(1, p[3 * HUGE + 5]);
+	/* Released frames read as the zero frame, by PMD. */
+	EXPECT_EQ(4 * HUGE, pmd_mapped(p));
+	munmap(p, 4 * HUGE);
+	close(fd);
+	close(dev);
+	sysfs_write_long(COWBUF_SYSFS, "pages_to_scan", pts);
+	sysfs_write_long(COWBUF_SYSFS, "sleep_millisecs", sleep_ms);
+	sysfs_write_long(COWBUF_SYSFS, "run", run);
+}
+
+/*
+ * Fragmentation: fill guest memory with page-granular frames (never
+ * movable), free every one whose physical frame number is odd, so that no
+ * free 2 MiB block can form among them, and ask for huge frames. They must
+ * fail cleanly (ENOMEM, SIGBUS) long before the free memory is used up.
+ */
+static long meminfo_kb(const char *key)
+{
+	char line[128];
+	long kb = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)) &&
+		    sscanf(line + strlen(key), ": %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static sigjmp_buf bus_jmp;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(bus_jmp, 1);
+}
+
+TEST(fragmented_memory_gives_enomem_and_sigbus)
+{
+	size_t chunk = 16UL << 20, filled = 0, cap, i, n;
+	long free_kb, huge_ok = 0, old_cap;
+	int dev, small, big, pm;
+	struct sigaction sa = { .sa_handler = on_sigbus }, old_sa;
+	volatile bool bus = false;
+	char *s, *h;
+
+	if (!cowbuf_is_root())
+		SKIP(return, "needs root for /proc/self/pagemap");
+	old_cap = cowbuf_param_get("max_region_pages");
+	ASSERT_GT(old_cap, 0);
+	ASSERT_EQ(0, cowbuf_param_set("max_region_pages", 1L << 28));
+	dev = cowbuf_open();
+	ASSERT_GE(dev, 0);
+	free_kb = meminfo_kb("MemFree");
+	ASSERT_GT(free_kb, 256 * 1024);
+	/* Leave 48 MiB for everything else in the guest. */
+	cap = ((size_t)free_kb * 1024 - (48UL << 20)) & ~(chunk - 1);
+	small = cowbuf_region_create(dev, cap, COWBUF_FD_CLOEXEC);
+	ASSERT_GE(small, 0);
+	ASSERT_EQ(0, cowbuf_map(small, cap, 0, PROT_READ | PROT_WRITE, (void **)&s));
+	while (filled < cap && !cowbuf_commit(small, s + filled, chunk))
+		filled += chunk;
+	ASSERT_GT(filled, cap / 2);
+
+	pm = open("/proc/self/pagemap", O_RDONLY);
+	ASSERT_GE(pm, 0);
+	for (i = 0; i < filled / PAGE; i += n) {
+		uint64_t ent[512];
+		size_t j;
+
+		n = 512;
+		ASSERT_EQ(sizeof(ent), pread(pm, ent, sizeof(ent),
+					      ((unsigned long)s / PAGE + i) * 8));
+		for (j = 0; j < n; j++) {
+			/* Present, and the frame number odd: free it. */
+			if ((ent[j] >> 63) & 1 && (ent[j] & 1))
+				ASSERT_EQ(0, cowbuf_decommit(small, s + (i + j) * PAGE, PAGE));
+		}
+	}
+	close(pm);
+	free_kb = meminfo_kb("MemFree");
+	TH_LOG("filled %zu MiB, %ld MiB free after freeing odd frames",
+	       filled >> 20, free_kb >> 10);
+
+	big = cowbuf_region_create(dev, 1UL << 30, COWBUF_REGION_HUGE | COWBUF_FD_CLOEXEC);
+	ASSERT_GE(big, 0);
+	ASSERT_EQ(0, cowbuf_map(big, 1UL << 30, 0, PROT_READ | PROT_WRITE, (void **)&h));
+	for (i = 0; i < 512; i++) {
+		int ret = cowbuf_commit(big, h + i * HUGE, HUGE);
+
+		if (ret) {
+			EXPECT_EQ(-ENOMEM, ret);
+			break;
+		}
+		huge_ok++;
+	}
+	TH_LOG("%ld huge frames committed before ENOMEM", huge_ok);
+	/* Far less than the free memory: fragmentation, not exhaustion. */
+	EXPECT_LT(huge_ok * 2 * 1024, free_kb / 2);
+	/* A write fault on an uncommitted frame: SIGBUS, not a warning. */
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, &old_sa));
+	if (!sigsetjmp(bus_jmp, 1))
+		h[(huge_ok + 1) * HUGE] = 1;
+	else
+		bus = true;
+	sigaction(SIGBUS, &old_sa, NULL);
+	EXPECT_TRUE(bus);
+
+	/* Memory given back: huge frames again. */
+	munmap(s, cap);
+	close(small);
+	EXPECT_EQ(0, cowbuf_decommit(big, h, 1UL << 30));
+	EXPECT_EQ(0, cowbuf_commit(big, h, 8 * HUGE));
+	EXPECT_EQ(8 * HUGE, pmd_mapped(h));
+	munmap(h, 1UL << 30);
+	close(big);
+	close(dev);
+	cowbuf_param_set("max_region_pages", old_cap);
+}
+
+TEST_HARNESS_MAIN

@@ -17,7 +17,7 @@ mkdir -p "$out"
 grep -P '^BENCH\ttransfer\t' "$log" | cut -f3- >"$out/transfer.tsv" || true
 [ -s "$out/transfer.tsv" ] || { echo "bench-report: no transfer figures in $log" >&2; exit 1; }
 
-methods="cowbuf-move cowbuf-share memcpy-shm pipe vmsplice pvm-writev"
+methods="cowbuf-move cowbuf-share huge-move huge-share memcpy-shm pipe vmsplice pvm-writev"
 copies="memcpy-shm pipe vmsplice pvm-writev"
 
 # median_us for METHOD PHASE SIZE
@@ -72,7 +72,7 @@ set title "cowbuf: $phase of a buffer, process A to process B ($lane lane, qemu 
 set xlabel "buffer size"
 set ylabel "MiB/s (higher is better)"
 set logscale xy
-set xtics ("4K" 4096, "64K" 65536, "1M" 1048576, "2M" 2097152, "16M" 16777216, "64M" 67108864)
+set xtics ("4K" 4096, "64K" 65536, "1M" 1048576, "2M" 2097152, "16M" 16777216, "64M" 67108864, "256M" 268435456)
 set key outside right
 set grid
 names = "$cols"
@@ -128,9 +128,10 @@ ratio() {
 	echo "### Ratios"
 	echo
 	printf '| size | best copying path (handoff) | cowbuf-move vs it |'
-	printf ' cowbuf-share vs it | cowbuf-move e2e / read-only |'
-	echo ' cowbuf-move e2e vs best copying e2e |'
-	echo "|---|---|---:|---:|---:|---:|"
+	printf ' cowbuf-share vs it | huge-move vs it | huge-share vs it |'
+	printf ' cowbuf-move e2e / read-only | huge-move e2e / read-only |'
+	echo ' cowbuf-move e2e vs best copying e2e | huge-move e2e vs best copying e2e |'
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for s in $sizes; do
 		best=
 		bestm=
@@ -146,17 +147,36 @@ ratio() {
 				beste=$v
 			fi
 		done
-		printf '| %s | %s (%s us) | %sx | %sx | %s | %sx |\n' \
+		printf '| %s | %s (%s us) | %sx | %sx | %sx | %sx | %s | %s | %sx | %sx |\n' \
 			"$(human "$s")" "$bestm" "$best" \
 			"$(ratio "$best" "$(us cowbuf-move handoff "$s")")" \
 			"$(ratio "$best" "$(us cowbuf-share handoff "$s")")" \
+			"$(ratio "$best" "$(us huge-move handoff "$s")")" \
+			"$(ratio "$best" "$(us huge-share handoff "$s")")" \
 			"$(ratio "$(us read-only e2e "$s")" "$(us cowbuf-move e2e "$s")")" \
-			"$(ratio "$beste" "$(us cowbuf-move e2e "$s")")"
+			"$(ratio "$(us read-only e2e "$s")" "$(us huge-move e2e "$s")")" \
+			"$(ratio "$beste" "$(us cowbuf-move e2e "$s")")" \
+			"$(ratio "$beste" "$(us huge-move e2e "$s")")"
 	done
 	echo
 	echo "\"vs it\" is the copying path's time divided by cowbuf's: above 1 cowbuf is"
 	echo "faster. \"e2e / read-only\" is the fraction of the read-only bound reached."
+	echo "huge-move and huge-share hand over huge regions (2 MiB frames, one PMD each)."
 	echo
+	floor=$(grep -P '^BENCH\tframe\tpmd-refault\t' "$log" | cut -f5)
+	if [ -n "$floor" ]; then
+		echo "### Cost per 2 MiB frame (huge-move handoff)"
+		echo
+		echo "The floor, measured in the same run: zapping the PMD of one committed"
+		echo "2 MiB frame and faulting it back by a write takes **$floor us**."
+		echo
+		echo "| message size | us per frame | / floor |"
+		echo "|---|---:|---:|"
+		grep -P '^BENCH\tframe\thuge-move\t' "$log" | while IFS=$'\t' read -r _ _ _ b v; do
+			printf '| %s | %s | %s |\n' "$(human "$b")" "$v" "$(ratio "$v" "$floor")"
+		done
+		echo
+	fi
 	echo "![handoff](transfer-handoff.png)"
 	echo
 	echo "![e2e](transfer-e2e.png)"

@@ -7,6 +7,8 @@
  *
  *   cowbuf-move   COWBUF_IOC_SEND (MOVE) + COWBUF_IOC_RECV
  *   cowbuf-share  COWBUF_IOC_SEND (SHARE) + COWBUF_IOC_RECV
+ *   huge-move     the same between huge regions (2 MiB frames, one PMD
+ *   huge-share    each), from 2 MiB up
  *   memcpy-shm    memcpy into MAP_SHARED memory, then a wake-up
  *   pipe          write() into a pipe, read() out of it
  *   vmsplice      vmsplice() into a pipe, read() out of it
@@ -20,8 +22,14 @@
  * receivers copy into a buffer they have already faulted in. "read-only" is B reading a buffer it
  * already has: no e2e hand-over that reads once can beat it.
  *
+ * "pmd-refault" is the physical floor of a huge hand-over: zapping the PMD
+ * of one committed 2 MiB frame (MADV_DONTNEED) and faulting it back in by a
+ * write, in a huge region. "frame" lines give huge-move's cost per 2 MiB
+ * frame next to it.
+ *
  * Output: a table, and one line per figure for scripts:
  *   BENCH<TAB>transfer<TAB>method<TAB>phase<TAB>bytes<TAB>median_us<TAB>MiB/s
+ *   BENCH<TAB>frame<TAB>huge-move|pmd-refault<TAB>bytes<TAB>us_per_2MiB_frame
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,12 +49,30 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-enum method { COWBUF_MOVE, COWBUF_SHARE, MEMCPY_SHM, PIPE, VMSPLICE, PVM_WRITEV,
-	      NR_METHODS };
+enum method { COWBUF_MOVE, COWBUF_SHARE, HUGE_MOVE, HUGE_SHARE, MEMCPY_SHM, PIPE,
+	      VMSPLICE, PVM_WRITEV, NR_METHODS };
 
 static const char *const method_names[NR_METHODS] = {
-	"cowbuf-move", "cowbuf-share", "memcpy-shm", "pipe", "vmsplice", "pvm-writev",
+	"cowbuf-move", "cowbuf-share", "huge-move", "huge-share", "memcpy-shm", "pipe",
+	"vmsplice", "pvm-writev",
 };
+
+#define HUGE_FRAME	(2UL << 20)
+
+static int is_cowbuf(enum method m)
+{
+	return m == COWBUF_MOVE || m == COWBUF_SHARE || m == HUGE_MOVE || m == HUGE_SHARE;
+}
+
+static int is_huge(enum method m)
+{
+	return m == HUGE_MOVE || m == HUGE_SHARE;
+}
+
+static int is_move(enum method m)
+{
+	return m == COWBUF_MOVE || m == HUGE_MOVE;
+}
 
 struct shared {
 	double t_end;
@@ -112,13 +138,16 @@ static void *anon(size_t size, int shared)
 	return p;
 }
 
-/* A committed, written region mapping; its fd goes to *@fdp if wanted. */
-static void *cowbuf_buffer(int dev, size_t size, int *fdp)
+/*
+ * A committed, written region mapping (huge frames if @flags says so); its
+ * fd goes to *@fdp if wanted.
+ */
+static void *cowbuf_buffer(int dev, size_t size, uint32_t flags, int *fdp)
 {
 	void *p;
 	int fd, ret;
 
-	fd = cowbuf_region_create(dev, size, COWBUF_FD_CLOEXEC);
+	fd = cowbuf_region_create(dev, size, COWBUF_FD_CLOEXEC | flags);
 	if (fd < 0)
 		die("region create", fd);
 	ret = cowbuf_map(fd, size, 0, PROT_READ | PROT_WRITE, &p);
@@ -149,6 +178,7 @@ static int cmp_double(const void *a, const void *b)
 static double run(enum method m, size_t size, int iters, int e2e)
 {
 	int ready[2], done[2], data[2], dev = -1, ch = -1, dst_fd = -1, i, status, ret;
+	uint32_t rflags = is_huge(m) ? COWBUF_REGION_HUGE : 0;
 	struct shared *sh = anon(page_size, 1);
 	char *src = NULL, *dst = NULL, *shm = NULL, tok = 0;
 	double *t = calloc(iters, sizeof(double));
@@ -159,7 +189,7 @@ static double run(enum method m, size_t size, int iters, int e2e)
 		die("pipe", errno);
 	if (m == PIPE || m == VMSPLICE)
 		fcntl(data[1], F_SETPIPE_SZ, 1 << 20);
-	if (m == COWBUF_MOVE || m == COWBUF_SHARE) {
+	if (is_cowbuf(m)) {
 		dev = cowbuf_open();
 		if (dev < 0)
 			die(COWBUF_DEV_PATH, dev);
@@ -180,13 +210,15 @@ static double run(enum method m, size_t size, int iters, int e2e)
 		die("fork", errno);
 	if (!pid) {
 		/* B */
-		if (m == COWBUF_MOVE || m == COWBUF_SHARE)
-			dst = cowbuf_buffer(dev, size, &dst_fd);
+		if (is_cowbuf(m))
+			dst = cowbuf_buffer(dev, size, rflags, &dst_fd);
 		for (i = 0; i < iters; i++) {
 			xwrite(ready[1], &tok, 1);
 			switch (m) {
 			case COWBUF_MOVE:
 			case COWBUF_SHARE:
+			case HUGE_MOVE:
+			case HUGE_SHARE:
 				ret = cowbuf_recv(ch, dst, size, NULL, NULL);
 				if (ret)
 					die("recv", ret);
@@ -220,8 +252,8 @@ static double run(enum method m, size_t size, int iters, int e2e)
 	}
 
 	/* A */
-	if (m == COWBUF_MOVE || m == COWBUF_SHARE)
-		src = cowbuf_buffer(dev, size, NULL);
+	if (is_cowbuf(m))
+		src = cowbuf_buffer(dev, size, rflags, NULL);
 	else
 		src = anon(size, 0);
 	memset(src, 0x77, size);
@@ -229,16 +261,18 @@ static double run(enum method m, size_t size, int iters, int e2e)
 		double t0;
 
 		/* A MOVE leaves the range empty: commit it again, untimed. */
-		if (m == COWBUF_MOVE && i) {
+		if (is_move(m) && i) {
 			munmap(src, size);
-			src = cowbuf_buffer(dev, size, NULL);
+			src = cowbuf_buffer(dev, size, rflags, NULL);
 		}
 		xread(ready[0], &tok, 1);
 		t0 = now();
 		switch (m) {
 		case COWBUF_MOVE:
 		case COWBUF_SHARE:
-			ret = cowbuf_send(ch, src, size, m == COWBUF_MOVE ?
+		case HUGE_MOVE:
+		case HUGE_SHARE:
+			ret = cowbuf_send(ch, src, size, is_move(m) ?
 					  COWBUF_MODE_MOVE : COWBUF_MODE_SHARE);
 			if (ret)
 				die("send", ret);
@@ -286,7 +320,7 @@ static double run(enum method m, size_t size, int iters, int e2e)
 
 		free(t);
 		munmap(src, size);
-		if (dst && m != COWBUF_MOVE && m != COWBUF_SHARE)
+		if (dst && !is_cowbuf(m))
 			munmap(dst, size);
 		if (shm)
 			munmap(shm, size);
@@ -329,6 +363,35 @@ static double read_only(size_t size, int iters)
 	return median;
 }
 
+/*
+ * The floor of a huge hand-over: zap the PMD of one committed frame and
+ * fault it back in by a write. Returns the median seconds.
+ */
+static double pmd_refault(int iters)
+{
+	double *t = calloc(iters, sizeof(double)), median;
+	int dev = cowbuf_open(), i;
+	char *p;
+
+	if (!t || dev < 0)
+		die("pmd-refault", dev < 0 ? dev : ENOMEM);
+	p = cowbuf_buffer(dev, HUGE_FRAME, COWBUF_REGION_HUGE, NULL);
+	for (i = 0; i < iters; i++) {
+		double t0 = now();
+
+		if (madvise(p, HUGE_FRAME, MADV_DONTNEED))
+			die("madvise", errno);
+		p[i % HUGE_FRAME] = 1;
+		t[i] = now() - t0;
+	}
+	qsort(t, iters, sizeof(double), cmp_double);
+	median = t[iters / 2];
+	free(t);
+	munmap(p, HUGE_FRAME);
+	close(dev);
+	return median;
+}
+
 static void report(const char *method, const char *phase, size_t size, double secs)
 {
 	printf("BENCH\ttransfer\t%s\t%s\t%zu\t%.1f\t%.0f\n", method, phase, size,
@@ -338,11 +401,12 @@ static void report(const char *method, const char *phase, size_t size, double se
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = {
-		4 << 10, 64 << 10, 1 << 20, 2 << 20, 16 << 20, 64 << 20,
+		4 << 10, 64 << 10, 1 << 20, 2 << 20, 16 << 20, 64 << 20, 256 << 20,
 	};
 	size_t budget = argc > 1 ? strtoull(argv[1], NULL, 0) << 20 : 256 << 20;
 	unsigned int s;
 	int m, e2e, iters;
+	double floor;
 
 	page_size = sysconf(_SC_PAGESIZE);
 	printf("# cowbuf-bench: median of N hand-overs A -> B, microseconds (MiB/s)\n");
@@ -360,7 +424,8 @@ int main(int argc, char **argv)
 			double secs[NR_METHODS + 1];
 
 			for (m = 0; m < NR_METHODS; m++)
-				secs[m] = run(m, size, iters, e2e);
+				secs[m] = is_huge(m) && size % HUGE_FRAME ? 0 :
+					  run(m, size, iters, e2e);
 			secs[NR_METHODS] = e2e ? read_only(size, iters) : 0;
 			printf("# %-9zu %-7s", size, phase);
 			for (m = 0; m <= NR_METHODS; m++) {
@@ -372,11 +437,20 @@ int main(int argc, char **argv)
 			}
 			printf("\n");
 			for (m = 0; m < NR_METHODS; m++)
-				report(method_names[m], phase, size, secs[m]);
+				if (secs[m])
+					report(method_names[m], phase, size, secs[m]);
 			if (e2e)
 				report("read-only", phase, size, secs[NR_METHODS]);
+			/* huge-move's cost per 2 MiB frame, by message size. */
+			if (!e2e && secs[HUGE_MOVE])
+				printf("BENCH\tframe\thuge-move\t%zu\t%.1f\n", size,
+				       secs[HUGE_MOVE] * 1e6 / (size / HUGE_FRAME));
 			fflush(stdout);
 		}
 	}
+	floor = pmd_refault(200);
+	printf("# pmd-refault (zap + write refault of one 2 MiB PMD): %.1f us\n",
+	       floor * 1e6);
+	printf("BENCH\tframe\tpmd-refault\t%lu\t%.1f\n", HUGE_FRAME, floor * 1e6);
 	return 0;
 }

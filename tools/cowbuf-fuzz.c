@@ -39,7 +39,8 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define NR_FDS		48
 #define NR_MAPS		32
-#define MAP_SLOT	(256 * 4096UL)	/* room for a mapping and its growth */
+#define HUGE_FRAME	(2UL << 20)
+#define MAP_SLOT	(4 * HUGE_FRAME)	/* room for a mapping and its growth */
 
 /*
  * The pool's mappings live in an arena far below where the kernel places
@@ -96,11 +97,13 @@ static uint64_t fuzz_len(void)
 		0xfffffffffffff000ull, 0x10000000000ull, 0x10000001000ull,
 	};
 
-	switch (below(4)) {
+	switch (below(5)) {
 	case 0:
 		return edges[below(ARRAY_SIZE(edges))];
 	case 1:
 		return rnd();
+	case 2:
+		return (below(3) + 1) * HUGE_FRAME;	/* huge frames */
 	default:
 		return (below(64) + 1) * page;
 	}
@@ -130,6 +133,9 @@ static uint64_t fuzz_addr(void)
 		return rnd();
 	case 3:
 		return m.addr ? (uint64_t)(uintptr_t)m.addr + below(m.len + 2 * page) - page : 0;
+	case 4:
+		return m.addr ? (uint64_t)(uintptr_t)m.addr +
+				below(m.len / HUGE_FRAME + 1) * HUGE_FRAME : 0;
 	default:
 		return m.addr ? (uint64_t)(uintptr_t)m.addr + below(m.len / page + 1) * page : 0;
 	}
@@ -251,7 +257,10 @@ static void do_ioctl(void)
 	}
 	if (cmd == COWBUF_IOC_REGION_CREATE && below(2)) {
 		arg.create.size = (below(64) + 1) * page;
-		arg.create.flags &= COWBUF_FD_CLOEXEC | COWBUF_REGION_MERGEABLE;
+		arg.create.flags &= COWBUF_FD_CLOEXEC | COWBUF_REGION_MERGEABLE |
+				    COWBUF_REGION_HUGE;
+		if (arg.create.flags & COWBUF_REGION_HUGE && below(2))
+			arg.create.size = (below(4) + 1) * HUGE_FRAME;
 	}
 	switch (below(12)) {
 	case 0:
@@ -288,7 +297,12 @@ static void do_create(void)
 
 	if (dev < 0)
 		return;
-	if (below(2))
+	if (!below(4))
+		fd = cowbuf_region_create(dev, below(4) ? (below(4) + 1) * HUGE_FRAME :
+					  fuzz_len(),
+					  COWBUF_REGION_HUGE |
+					  (below(2) ? COWBUF_REGION_MERGEABLE : 0));
+	else if (below(2))
 		fd = cowbuf_region_create(dev, below(4) ? (below(64) + 1) * page : fuzz_len(),
 					  below(2) ? COWBUF_REGION_MERGEABLE : 0);
 	else
@@ -303,10 +317,11 @@ static void do_create(void)
 
 static void do_mmap(void)
 {
-	size_t len = (below(64) + 1) * page;
+	int huge = !below(4);
+	size_t len = huge ? (below(3) + 1) * HUGE_FRAME : (below(64) + 1) * page;
 	int flags = below(8) ? MAP_SHARED : MAP_PRIVATE;
 	int prot = PROT_READ | (below(4) ? PROT_WRITE : 0);
-	off_t off = below(4) ? 0 : below(64) * page;
+	off_t off = below(4) ? 0 : huge ? below(4) * HUGE_FRAME : below(64) * page;
 	int i = below(NR_MAPS), fd = pick_fd();
 	char *slot = arena + i * MAP_SLOT;
 	void *p;

@@ -26,15 +26,16 @@ static const char usage_text[] =
 "usage: cowbufctl COMMAND [ARGS]\n"
 "\n"
 "Commands:\n"
-"  version              the module's interface version and page size\n"
+"  version              the module's interface version, page and huge frame size\n"
 "  info                 module counters (/sys/kernel/mm/cowbuf) and parameters\n"
 "  stats [--watch [SECONDS]]\n"
 "                       merge counters and knobs, once or every SECONDS (1)\n"
 "  set KNOB VALUE       set a merge knob: run, pages_to_scan, sleep_millisecs,\n"
 "                       max_page_sharing, merge_across_users\n"
-"  create SIZE [--commit] [--fill SEED]\n"
+"  create SIZE [--huge] [--commit] [--fill SEED]\n"
 "                       reserve a region of SIZE bytes (K, M, G suffixes), map it,\n"
-"                       optionally commit it and fill it, and show what it holds\n"
+"                       optionally commit it and fill it, and show what it holds;\n"
+"                       --huge: 2 MiB frames mapped by PMD (SIZE a multiple of 2M)\n"
 "  demo [SIZE]          two processes exchange a SIZE buffer (default 64M) both\n"
 "                       ways over a channel, MOVE then SHARE, with timings\n"
 "  merge-demo [SIZE]    fill a mergeable region (default 16M) half with\n"
@@ -106,12 +107,12 @@ static int open_dev(void)
 	return dev;
 }
 
-static void *region_map(int dev, uint64_t size, int *fd)
+static void *region_map(int dev, uint64_t size, uint32_t flags, int *fd)
 {
 	void *p;
 	int ret;
 
-	*fd = cowbuf_region_create(dev, size, COWBUF_FD_CLOEXEC);
+	*fd = cowbuf_region_create(dev, size, COWBUF_FD_CLOEXEC | flags);
 	if (*fd < 0)
 		die("region create", *fd);
 	ret = cowbuf_map(*fd, size, 0, PROT_READ | PROT_WRITE, &p);
@@ -348,9 +349,9 @@ static void show_region(int fd)
 	ret = cowbuf_region_info(fd, &info);
 	if (ret)
 		die("COWBUF_IOC_REGION_INFO", ret);
-	printf("region: %llu bytes, %llu pages committed\n",
+	printf("region: %llu bytes, %llu pages committed, %u-byte frames\n",
 	       (unsigned long long)info.size,
-	       (unsigned long long)info.committed_pages);
+	       (unsigned long long)info.committed_pages, info.frame_size);
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	f = open(path, O_RDONLY);
 	if (f >= 0) {
@@ -368,16 +369,21 @@ static int cmd_create(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "commit", no_argument, NULL, 'c' },
 		{ "fill", required_argument, NULL, 'f' },
+		{ "huge", no_argument, NULL, 'H' },
 		{ }
 	};
 	int opt, commit = 0, fill = 0, dev, fd, ret;
+	uint32_t flags = 0;
 	uint64_t size, seed = 0, i;
 	uint64_t *p;
 
-	while ((opt = getopt_long(argc, argv, "cf:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "cf:H", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			commit = 1;
+			break;
+		case 'H':
+			flags |= COWBUF_REGION_HUGE;
 			break;
 		case 'f':
 			fill = 1;
@@ -394,7 +400,7 @@ static int cmd_create(int argc, char **argv)
 	}
 	size = parse_size(argv[optind]);
 	dev = open_dev();
-	p = region_map(dev, size, &fd);
+	p = region_map(dev, size, flags, &fd);
 	printf("reserved and mapped %llu bytes at %p\n", (unsigned long long)size, (void *)p);
 	show_region(fd);
 	if (commit) {
@@ -458,11 +464,11 @@ static int cmd_demo(int argc, char **argv)
 	if (pid < 0)
 		die("fork", errno);
 	if (!pid) {
-		b = region_map(dev, size, &fd_b);
+		b = region_map(dev, size, 0, &fd_b);
 		demo_peer(ch_ab, ch_ba, b, size);
 		exit(0);
 	}
-	a = region_map(dev, size, &fd_a);
+	a = region_map(dev, size, 0, &fd_a);
 	for (i = 0; i < size / 8; i++)
 		((uint64_t *)a)[i] = i * 0x9e3779b97f4a7c15ull;
 	sum = checksum(a, size);
@@ -547,13 +553,13 @@ static int cmd_recv(int argc, char **argv)
 		die("SCM_RIGHTS", ret);
 	/* Wait with one page of room; on EMSGSIZE make room for the message. */
 	room = sysconf(_SC_PAGESIZE);
-	buf = region_map(dev, room, &fd);
+	buf = region_map(dev, room, 0, &fd);
 	ret = cowbuf_recv(ch, buf, room, &len, NULL);
 	if (ret == -EMSGSIZE) {
 		munmap(buf, room);
 		close(fd);
 		room = len;
-		buf = region_map(dev, room, &fd);
+		buf = region_map(dev, room, 0, &fd);
 		ret = cowbuf_recv(ch, buf, room, &len, NULL);
 	}
 	if (ret)
@@ -601,7 +607,7 @@ static int cmd_send(int argc, char **argv)
 	if (!size)
 		size = page;
 	dev = open_dev();
-	buf = region_map(dev, size, &fd);
+	buf = region_map(dev, size, 0, &fd);
 	if (read(in, buf, st.st_size) != st.st_size)
 		die(files[1], errno);
 	close(in);

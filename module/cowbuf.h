@@ -112,6 +112,7 @@ void cowbuf_frame_set_stable_locked(struct page *page, bool stable);
 void cowbuf_frame_share_locked(struct page *page);
 void cowbuf_frame_unshare_locked(struct page *page);
 void cowbuf_frame_release(struct page *page);
+bool cowbuf_frame_idle(struct page *page);
 bool cowbuf_frame_pinned(struct page *page);
 void cowbuf_frame_lock_barrier(struct page *page);
 

@@ -276,6 +276,31 @@ static int frame_map_refs(struct page *page)
 	return sum - (nr - 1) * pmds;
 }
 
+/* The references a frame's holders own: a share each, the stable table's. */
+static int frame_holder_refs(struct page *page)
+{
+	int refs = page_private(page) & COWBUF_FRAME_SHARERS;
+
+	if (page_private(page) & COWBUF_FRAME_STABLE)
+		refs++;
+	return refs;
+}
+
+/**
+ * cowbuf_frame_idle() - whether only a frame's holders reference it
+ * @page: the frame, locked by the caller
+ *
+ * Every page-table entry mapping the frame holds a reference too, so an
+ * idle frame is neither mapped nor pinned.
+ *
+ * Return: true if so.
+ */
+bool cowbuf_frame_idle(struct page *page)
+{
+	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
+	return page_count(page) == frame_holder_refs(page);
+}
+
 /**
  * cowbuf_frame_pinned() - whether a frame has references cowbuf cannot see
  * @page: the frame, locked by the caller
@@ -290,12 +315,12 @@ static int frame_map_refs(struct page *page)
  */
 bool cowbuf_frame_pinned(struct page *page)
 {
-	int refs = page_private(page) & COWBUF_FRAME_SHARERS;
+	int refs;
 
-	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
-	if (page_private(page) & COWBUF_FRAME_STABLE)
-		refs++;
-	refs += frame_map_refs(page);
+	/* The common case, and it spares a huge frame's 512 mapcounts. */
+	if (cowbuf_frame_idle(page))
+		return false;
+	refs = frame_holder_refs(page) + frame_map_refs(page);
 	/* Every reference is accounted for: nobody else holds one. */
 	if (page_count(page) == refs)
 		return false;

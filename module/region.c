@@ -753,9 +753,9 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 	struct cowbuf_region *region = vma->vm_private_data;
 	unsigned long nr = msg->nr_pages >> region->order, index, i, count = 0;
 	XA_STATE(xas, &region->slots, 0);
+	bool pinned, mapped = false;
 	struct page *page;
 	int attempt;
-	bool pinned;
 
 	first >>= region->order;
 
@@ -768,8 +768,9 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 	/*
 	 * With every mapping of the range gone, a reference beyond the holders'
 	 * and the page tables' is a pin. Taking each page lock also waits for
-	 * faults that were still mapping the frame; the second unmap removes
-	 * what they mapped. Others hold a reference for a moment without the
+	 * faults that were still mapping the frame; a second unmap removes
+	 * what they mapped, if they did (no fault can start: map_lock is held
+	 * for write). Others hold a reference for a moment without the
 	 * page lock - a fault on its way in, an unmap that has removed its
 	 * entries but not yet dropped their references (the TLB batch of
 	 * munmap() or of an exiting process), and either may be preempted on a
@@ -783,7 +784,10 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 			if (!page)
 				continue;
 			lock_page(page);
-			pinned = cowbuf_frame_pinned(page);
+			if (!cowbuf_frame_idle(page)) {
+				mapped = true;
+				pinned = cowbuf_frame_pinned(page);
+			}
 			unlock_page(page);
 		}
 		if (!pinned)
@@ -792,7 +796,8 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 		cowbuf_region_unmap(region, first, nr);
 		usleep_range(100 << attempt, 200 << attempt);
 	}
-	cowbuf_region_unmap(region, first, nr);
+	if (mapped)
+		cowbuf_region_unmap(region, first, nr);
 	if (pinned) {
 		memset(msg->frames, 0, nr * sizeof(msg->frames[0]));
 		up_write(&region->map_lock);

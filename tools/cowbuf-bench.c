@@ -30,6 +30,7 @@
  * Output: a table, and one line per figure for scripts:
  *   BENCH<TAB>transfer<TAB>method<TAB>phase<TAB>bytes<TAB>median_us<TAB>MiB/s
  *   BENCH<TAB>frame<TAB>huge-move|pmd-refault<TAB>bytes<TAB>us_per_2MiB_frame
+ *   BENCH<TAB>send<TAB>method<TAB>bytes<TAB>median_us of SEND alone (cowbuf)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -80,6 +81,8 @@ struct shared {
 };
 
 static size_t page_size;
+/* The median time A spent in the hand-over call itself, by the last run(). */
+static double send_median;
 
 static void die(const char *what, int err)
 {
@@ -181,11 +184,11 @@ static double run(enum method m, size_t size, int iters, int e2e)
 	uint32_t rflags = is_huge(m) ? COWBUF_REGION_HUGE : 0;
 	struct shared *sh = anon(page_size, 1);
 	char *src = NULL, *dst = NULL, *shm = NULL, tok = 0;
-	double *t = calloc(iters, sizeof(double));
+	double *t = calloc(iters, sizeof(double)), *ts = calloc(iters, sizeof(double));
 	void *region_dst_addr;
 	pid_t pid;
 
-	if (!t || pipe(ready) || pipe(done) || pipe(data))
+	if (!t || !ts || pipe(ready) || pipe(done) || pipe(data))
 		die("pipe", errno);
 	if (m == PIPE || m == VMSPLICE)
 		fcntl(data[1], F_SETPIPE_SZ, 1 << 20);
@@ -308,6 +311,7 @@ static double run(enum method m, size_t size, int iters, int e2e)
 		default:
 			break;
 		}
+		ts[i] = now() - t0;
 		xread(done[0], &tok, 1);
 		t[i] = sh->t_end - t0;
 	}
@@ -315,10 +319,13 @@ static double run(enum method m, size_t size, int iters, int e2e)
 		die("receiver", ECHILD);
 
 	qsort(t, iters, sizeof(double), cmp_double);
+	qsort(ts, iters, sizeof(double), cmp_double);
+	send_median = ts[iters / 2];
 	{
 		double median = t[iters / 2];
 
 		free(t);
+		free(ts);
 		munmap(src, size);
 		if (dst && !is_cowbuf(m))
 			munmap(dst, size);
@@ -423,9 +430,14 @@ int main(int argc, char **argv)
 			const char *phase = e2e ? "e2e" : "handoff";
 			double secs[NR_METHODS + 1];
 
-			for (m = 0; m < NR_METHODS; m++)
+			for (m = 0; m < NR_METHODS; m++) {
 				secs[m] = is_huge(m) && size % HUGE_FRAME ? 0 :
 					  run(m, size, iters, e2e);
+				/* The sender's share of a cowbuf hand-over. */
+				if (!e2e && secs[m] && is_cowbuf(m))
+					printf("BENCH\tsend\t%s\t%zu\t%.1f\n", method_names[m],
+					       size, send_median * 1e6);
+			}
 			secs[NR_METHODS] = e2e ? read_only(size, iters) : 0;
 			printf("# %-9zu %-7s", size, phase);
 			for (m = 0; m <= NR_METHODS; m++) {

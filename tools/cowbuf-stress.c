@@ -6,7 +6,8 @@
  *                 [-m MIB] [-k] [-K] [-P]
  *
  * PAIRS sender/receiver processes stream messages over a channel of their
- * own, MOVE and SHARE mixed. Every page of a message carries a key; its bytes
+ * own, MOVE and SHARE mixed; every fourth pair does so between huge regions
+ * (COWBUF_REGION_HUGE), one or two 2 MiB frames a message. Every page of a message carries a key; its bytes
  * are a function of the key, key 0 being an uncommitted (zero) page. Many
  * keys recur across messages and processes, so the merge scanner finds
  * duplicates everywhere. The receiver checks every byte of every message it
@@ -56,6 +57,9 @@
 #define PAGE		4096UL
 #define WORDS		(PAGE / sizeof(uint64_t))
 #define MAX_MSG_PAGES	64
+#define HUGE_FRAME	(2UL << 20)
+#define MAX_MSG_FRAMES	2	/* huge frames in a huge pair's message */
+#define MAX_HUGE_PAGES	(MAX_MSG_FRAMES * HUGE_FRAME / PAGE)
 #define SEND_BUFS	4	/* a sender's buffers, reused round robin */
 #define MAX_PROCS	64
 #define MAX_THREADS	8
@@ -78,6 +82,7 @@ static size_t churn_bytes = 8UL << 20;
 static int churn_threads = 2;
 
 static volatile sig_atomic_t ended;
+static int huge_pair;	/* this process is half of a huge pair */
 static __thread sigjmp_buf bus_jmp;
 static __thread volatile int bus_armed;
 
@@ -212,7 +217,11 @@ static int write_pages(char *addr, const uint64_t *keys, size_t n, int region)
 	for (i = 0; i < n; i++) {
 		if (keys[i])
 			fill_page((uint64_t *)(addr + i * PAGE), keys[i]);
-		else if (!page_is((void *)(addr + i * PAGE), 0))
+		else if (page_is((void *)(addr + i * PAGE), 0))
+			continue;
+		else if (huge_pair)	/* no page of a huge frame decommits alone */
+			memset(addr + i * PAGE, 0, PAGE);
+		else
 			cowbuf_decommit(region, addr + i * PAGE, PAGE);
 	}
 	bus_armed = 0;
@@ -266,22 +275,43 @@ static void *map_region(int region, size_t len, off_t off)
 
 static int new_region(int dev, size_t len)
 {
-	int fd = cowbuf_region_create(dev, len, COWBUF_FD_CLOEXEC | COWBUF_REGION_MERGEABLE);
+	int fd = cowbuf_region_create(dev, len, COWBUF_FD_CLOEXEC | COWBUF_REGION_MERGEABLE |
+				      (huge_pair ? COWBUF_REGION_HUGE : 0));
 
 	if (fd < 0)
 		setup_failed("region", fd);
 	return fd;
 }
 
-/* The keys of page @i of message @seq of pair @pair, and its length. */
+static int pair_is_huge(int pair)
+{
+	return pair % 4 == 3;
+}
+
+/*
+ * The keys of the pages of message @seq of pair @pair, and its length in
+ * pages. A huge pair's message is one or two frames whose pages repeat up
+ * to MAX_MSG_PAGES keys.
+ */
 static size_t message_keys(int pair, uint64_t seq, uint64_t *keys)
 {
 	uint64_t r = mix(seed ^ mix((uint64_t)pair << 40 ^ seq));
-	size_t n = 1 + r % MAX_MSG_PAGES, i;
+	size_t n = 1 + r % MAX_MSG_PAGES, i, pages;
 
 	for (i = 0; i < n; i++)
 		keys[i] = pick_key(mix(r + i));
-	return n;
+	if (!pair_is_huge(pair))
+		return n;
+	pages = (1 + (r >> 32) % MAX_MSG_FRAMES) * (HUGE_FRAME / PAGE);
+	for (i = n; i < pages; i++)
+		keys[i] = keys[i % n];
+	return pages;
+}
+
+/* Bytes of one of a sender's or receiver's buffers. */
+static size_t buf_bytes(void)
+{
+	return huge_pair ? MAX_MSG_FRAMES * HUGE_FRAME : MAX_MSG_PAGES * PAGE;
 }
 
 static uint32_t message_mode(int pair, uint64_t seq)
@@ -291,18 +321,21 @@ static uint32_t message_mode(int pair, uint64_t seq)
 
 static void sender(int dev, int chan, int pair, uint64_t first)
 {
-	uint64_t keys[MAX_MSG_PAGES], old[MAX_MSG_PAGES];
-	size_t lens[SEND_BUFS] = { 0 }, n, i;
+	static uint64_t keys[MAX_HUGE_PAGES], old[MAX_HUGE_PAGES];
+	size_t lens[SEND_BUFS] = { 0 }, n, i, len, room;
 	uint32_t modes[SEND_BUFS] = { 0 };
 	uint64_t seqs[SEND_BUFS], seq;
-	size_t len = SEND_BUFS * MAX_MSG_PAGES * PAGE;
-	int region = new_region(dev, len);
-	char *base = map_region(region, len, 0);
-	int ret;
+	char *base;
+	int region, ret;
 
+	huge_pair = pair_is_huge(pair);
+	room = buf_bytes();
+	len = SEND_BUFS * room;
+	region = new_region(dev, len);
+	base = map_region(region, len, 0);
 	for (seq = first; !atomic_load(&st->stop); seq++) {
 		int b = seq % SEND_BUFS;
-		char *buf = base + b * MAX_MSG_PAGES * PAGE;
+		char *buf = base + b * room;
 
 		/* A SHARE'd buffer still holds what was sent, whatever the receiver wrote. */
 		if (modes[b] == COWBUF_MODE_SHARE) {
@@ -312,9 +345,9 @@ static void sender(int dev, int chan, int pair, uint64_t first)
 		}
 		n = message_keys(pair, seq, keys);
 		if (seq & 2)
-			cowbuf_decommit(region, buf, MAX_MSG_PAGES * PAGE);
+			cowbuf_decommit(region, buf, room);
 		if (write_pages(buf, keys, n, region)) {
-			cowbuf_decommit(region, buf, MAX_MSG_PAGES * PAGE);
+			cowbuf_decommit(region, buf, room);
 			modes[b] = 0;
 			seq--;
 			usleep(1000);
@@ -345,18 +378,22 @@ static void sender(int dev, int chan, int pair, uint64_t first)
 
 static void receiver(int dev, int chan, int pair, uint64_t first)
 {
-	uint64_t keys[MAX_MSG_PAGES], scribble[MAX_MSG_PAGES];
-	size_t len = SEND_BUFS * MAX_MSG_PAGES * PAGE, n, i;
-	int region = new_region(dev, len);
-	char *base = map_region(region, len, 0);
+	static uint64_t keys[MAX_HUGE_PAGES], scribble[MAX_HUGE_PAGES];
 	uint64_t seq = first, length;
+	size_t len, n, i, room;
 	uint32_t mode;
-	int ret;
+	int region, ret;
+	char *base;
 
+	huge_pair = pair_is_huge(pair);
+	room = buf_bytes();
+	len = SEND_BUFS * room;
+	region = new_region(dev, len);
+	base = map_region(region, len, 0);
 	while (!atomic_load(&st->stop)) {
-		char *buf = base + (seq % SEND_BUFS) * MAX_MSG_PAGES * PAGE;
+		char *buf = base + (seq % SEND_BUFS) * room;
 
-		ret = cowbuf_recv(chan, buf, MAX_MSG_PAGES * PAGE, &length, &mode);
+		ret = cowbuf_recv(chan, buf, room, &length, &mode);
 		if (ret == -EAGAIN) {
 			wait_fd(chan, POLLIN);
 			continue;

@@ -146,6 +146,7 @@ int cowbuf_frame_huge_zero_prepare(void)
 				   __GFP_RETRY_MAYFAIL | __GFP_NOWARN,
 				   COWBUF_HUGE_ORDER);
 		if (page)
+			/* Zeroed before seen: pairs with cowbuf_frame_huge_zero(). */
 			smp_store_release(&huge_zero, page);
 		else
 			ret = -ENOMEM;
@@ -161,6 +162,7 @@ int cowbuf_frame_huge_zero_prepare(void)
  */
 struct page *cowbuf_frame_huge_zero(void)
 {
+	/* Pairs with the release in cowbuf_frame_huge_zero_prepare(). */
 	return smp_load_acquire(&huge_zero);
 }
 

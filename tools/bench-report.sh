@@ -72,7 +72,8 @@ set title "cowbuf: $phase of a buffer, process A to process B ($lane lane, qemu 
 set xlabel "buffer size"
 set ylabel "MiB/s (higher is better)"
 set logscale xy
-set xtics ("4K" 4096, "64K" 65536, "1M" 1048576, "2M" 2097152, "16M" 16777216, "64M" 67108864, "256M" 268435456)
+set xtics ("4K" 4096, "64K" 65536, "1M" 1048576, "2M" 2097152, "16M" 16777216, \\
+	"64M" 67108864, "256M" 268435456)
 set key outside right
 set grid
 names = "$cols"

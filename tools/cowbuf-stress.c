@@ -7,14 +7,14 @@
  *
  * PAIRS sender/receiver processes stream messages over a channel of their
  * own, MOVE and SHARE mixed; every fourth pair does so between huge regions
- * (COWBUF_REGION_HUGE), one or two 2 MiB frames a message. Every page of a message carries a key; its bytes
- * are a function of the key, key 0 being an uncommitted (zero) page. Many
- * keys recur across messages and processes, so the merge scanner finds
- * duplicates everywhere. The receiver checks every byte of every message it
- * gets, then writes over the pages (a COW break for SHARE). The sender
- * checks that a MOVE left its range reading zero, and that a SHARE'd range
- * still holds what it sent when it comes to reuse it: a receiver's write
- * must never show through.
+ * (COWBUF_REGION_HUGE), one or two 2 MiB frames a message. Every page of a
+ * message carries a key; its bytes are a function of the key, key 0 being an
+ * uncommitted (zero) page. Many keys recur across messages and processes, so
+ * the merge scanner finds duplicates everywhere. The receiver checks every
+ * byte of every message it gets, then writes over the pages (a COW break for
+ * SHARE). The sender checks that a MOVE left its range reading zero, and that
+ * a SHARE'd range still holds what it sent when it comes to reuse it: a
+ * receiver's write must never show through.
  *
  * WORKERS processes of THREADS threads churn a region of their own, each
  * thread a slice it maps by itself: write keyed pages, check them, decommit

@@ -177,6 +177,13 @@ ratio() {
 			printf '| %s | %s | %s |\n' "$(human "$b")" "$v" "$(ratio "$v" "$floor")"
 		done
 		echo
+		echo "The end-to-end figure includes the process hand-over (waking B). In one"
+		echo "process, 16-frame MOVE messages, per frame: SEND"
+		echo "$(grep -P '^BENCH\tframe\thuge-send\t' "$log" | cut -f5) us, RECV (which maps"
+		echo "every frame by PMD) $(grep -P '^BENCH\tframe\thuge-recv\t' "$log" | cut -f5) us;"
+		echo "the receiver's first-touch fault, had RECV not mapped the frame,"
+		echo "$(grep -P '^BENCH\tframe\thuge-touch\t' "$log" | cut -f5) us."
+		echo
 	fi
 	echo "![handoff](transfer-handoff.png)"
 	echo

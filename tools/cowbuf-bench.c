@@ -29,7 +29,8 @@
  *
  * Output: a table, and one line per figure for scripts:
  *   BENCH<TAB>transfer<TAB>method<TAB>phase<TAB>bytes<TAB>median_us<TAB>MiB/s
- *   BENCH<TAB>frame<TAB>huge-move|pmd-refault<TAB>bytes<TAB>us_per_2MiB_frame
+ *   BENCH<TAB>frame<TAB>huge-move|pmd-refault|huge-send|huge-recv|huge-touch
+ *	<TAB>bytes<TAB>us_per_2MiB_frame
  *   BENCH<TAB>send<TAB>method<TAB>bytes<TAB>median_us of SEND alone (cowbuf)
  */
 #define _GNU_SOURCE
@@ -399,6 +400,65 @@ static double pmd_refault(int iters)
 	return median;
 }
 
+/*
+ * RECV maps the frames it places; the alternative is the receiver's first
+ * touch of each frame faulting it in. Both per 2 MiB frame, in one process,
+ * for 16-frame MOVE messages: SEND, RECV, and a read of one byte of every
+ * frame after MADV_DONTNEED removed RECV's PMDs. Means of @iters rounds.
+ */
+static void recv_or_touch(int iters)
+{
+	size_t len = 16 * HUGE_FRAME, f;
+	double send = 0, recv = 0, touch = 0;
+	int dev = cowbuf_open(), ch, dfd, i, ret;
+	volatile char sink;
+	char *src, *dst;
+
+	if (dev < 0)
+		die(COWBUF_DEV_PATH, dev);
+	ch = cowbuf_channel_create(dev, COWBUF_FD_CLOEXEC);
+	if (ch < 0)
+		die("channel create", ch);
+	src = cowbuf_buffer(dev, len, COWBUF_REGION_HUGE, NULL);
+	dst = cowbuf_buffer(dev, len, COWBUF_REGION_HUGE, &dfd);
+	for (i = 0; i < iters; i++) {
+		double t0, t1, t2, t3;
+
+		memset(src, 0x3c, len);		/* commits what MOVE took */
+		ret = cowbuf_decommit(dfd, dst, len);
+		if (ret)
+			die("decommit", ret);
+		t0 = now();
+		ret = cowbuf_send(ch, src, len, COWBUF_MODE_MOVE);
+		if (ret)
+			die("send", ret);
+		t1 = now();
+		ret = cowbuf_recv(ch, dst, len, NULL, NULL);
+		if (ret)
+			die("recv", ret);
+		t2 = now();
+		if (madvise(dst, len, MADV_DONTNEED))
+			die("madvise", errno);
+		t3 = now();
+		for (f = 0; f < len; f += HUGE_FRAME)
+			sink = dst[f];
+		touch += now() - t3;
+		send += t1 - t0;
+		recv += t2 - t1;
+	}
+	(void)sink;
+	printf("# per 2 MiB frame, 16-frame MOVE in one process: SEND %.1f us, RECV (maps) %.1f us, first-touch fault instead %.1f us\n",
+	       send * 1e6 / iters / 16, recv * 1e6 / iters / 16, touch * 1e6 / iters / 16);
+	printf("BENCH\tframe\thuge-send\t%zu\t%.1f\n", len, send * 1e6 / iters / 16);
+	printf("BENCH\tframe\thuge-recv\t%zu\t%.1f\n", len, recv * 1e6 / iters / 16);
+	printf("BENCH\tframe\thuge-touch\t%zu\t%.1f\n", len, touch * 1e6 / iters / 16);
+	munmap(src, len);
+	munmap(dst, len);
+	close(dfd);
+	close(ch);
+	close(dev);
+}
+
 static void report(const char *method, const char *phase, size_t size, double secs)
 {
 	printf("BENCH\ttransfer\t%s\t%s\t%zu\t%.1f\t%.0f\n", method, phase, size,
@@ -464,5 +524,6 @@ int main(int argc, char **argv)
 	printf("# pmd-refault (zap + write refault of one 2 MiB PMD): %.1f us\n",
 	       floor * 1e6);
 	printf("BENCH\tframe\tpmd-refault\t%lu\t%.1f\n", HUGE_FRAME, floor * 1e6);
+	recv_or_touch(20);
 	return 0;
 }

@@ -59,27 +59,8 @@ int cowbuf_map(int region, uint64_t size, uint64_t offset, int prot, void **addr
 	return 0;
 }
 
-static int range_ioctl(int region, unsigned long cmd, void *addr, uint64_t length)
-{
-	struct cowbuf_range range = {
-		.addr = ptr_to_u64(addr),
-		.length = length,
-	};
-
-	return ioctl_ret(region, cmd, &range);
-}
-
-int cowbuf_commit(int region, void *addr, uint64_t length)
-{
-	return range_ioctl(region, COWBUF_IOC_COMMIT, addr, length);
-}
-
-int cowbuf_decommit(int region, void *addr, uint64_t length)
-{
-	return range_ioctl(region, COWBUF_IOC_DECOMMIT, addr, length);
-}
-
-int cowbuf_merge(int region, void *addr, uint64_t length, uint32_t flags)
+static int range_ioctl(int region, unsigned long cmd, void *addr, uint64_t length,
+		       uint32_t flags)
 {
 	struct cowbuf_range range = {
 		.addr = ptr_to_u64(addr),
@@ -87,7 +68,22 @@ int cowbuf_merge(int region, void *addr, uint64_t length, uint32_t flags)
 		.flags = flags,
 	};
 
-	return ioctl_ret(region, COWBUF_IOC_MERGE, &range);
+	return ioctl_ret(region, cmd, &range);
+}
+
+int cowbuf_commit(int region, void *addr, uint64_t length)
+{
+	return range_ioctl(region, COWBUF_IOC_COMMIT, addr, length, 0);
+}
+
+int cowbuf_decommit(int region, void *addr, uint64_t length)
+{
+	return range_ioctl(region, COWBUF_IOC_DECOMMIT, addr, length, 0);
+}
+
+int cowbuf_merge(int region, void *addr, uint64_t length, uint32_t flags)
+{
+	return range_ioctl(region, COWBUF_IOC_MERGE, addr, length, flags);
 }
 
 int cowbuf_merge_info(int region, struct cowbuf_merge_info *info)

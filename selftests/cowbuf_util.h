@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -193,6 +194,36 @@ static inline int run_in_child(void (*fn)(void *), void *arg)
 	if (waitpid(pid, &status, 0) != pid)
 		return -1;
 	return status;
+}
+
+/* Move this process into a new cgroup v2 @name with memory.max @max; 0 or -1. */
+static inline int enter_limited_cgroup(const char *name, const char *max)
+{
+	char path[256];
+	FILE *f;
+
+	f = fopen("/sys/fs/cgroup/cgroup.subtree_control", "w");
+	if (!f)
+		return -1;
+	fprintf(f, "+memory\n");
+	if (fclose(f))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", name);
+	if (mkdir(path, 0755) && errno != EEXIST)
+		return -1;
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/memory.max", name);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%s\n", max);
+	if (fclose(f))
+		return -1;
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/cgroup.procs", name);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%d\n", getpid());
+	return fclose(f) ? -1 : 0;
 }
 
 static inline int cowbuf_is_root(void)

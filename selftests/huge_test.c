@@ -481,6 +481,62 @@ TEST_F(huge, caps_count_whole_frames)
 	EXPECT_EQ(1536, committed(self->fd));
 }
 
+struct cgroup_case {
+	int fd;
+	char *map;
+	size_t size;
+};
+
+/*
+ * In a cgroup limited to 8 MiB: a frame is charged all its 2 MiB, committing
+ * 16 MiB fails with ENOMEM and writing frame after frame ends in SIGBUS.
+ */
+static void huge_over_cgroup_limit(void *arg)
+{
+	struct cgroup_case *c = arg;
+	long before, after;
+	size_t i;
+
+	if (enter_limited_cgroup("cowbuf-huge", "8M"))
+		_exit(10);
+	before = sysfs_read_long("/sys/fs/cgroup/cowbuf-huge", "memory.current");
+	if (cowbuf_commit(c->fd, c->map, HUGE))
+		_exit(11);
+	after = sysfs_read_long("/sys/fs/cgroup/cowbuf-huge", "memory.current");
+	if (before < 0 || after - before < (long)HUGE)
+		_exit(12);
+	if (cowbuf_commit(c->fd, c->map, c->size) != -ENOMEM || committed(c->fd) != 512)
+		_exit(13);
+	for (i = HUGE; i < c->size; i += HUGE)
+		c->map[i] = 1;
+	_exit(14);
+}
+
+TEST(memory_cgroup_is_charged_whole_frames)
+{
+	struct cgroup_case c = { .size = 8 * HUGE };
+	int dev, status;
+
+	if (!cowbuf_is_root() || access("/sys/fs/cgroup/cgroup.subtree_control", W_OK))
+		SKIP(return, "needs root and cgroup v2 at /sys/fs/cgroup");
+	dev = cowbuf_open();
+	ASSERT_GE(dev, 0);
+	c.fd = huge_region(dev, c.size, 0);
+	ASSERT_GE(c.fd, 0);
+	ASSERT_EQ(0, cowbuf_map(c.fd, c.size, 0, PROT_READ | PROT_WRITE, (void **)&c.map));
+	status = run_in_child(huge_over_cgroup_limit, &c);
+	ASSERT_TRUE(WIFSIGNALED(status)) TH_LOG("child exited %d", WEXITSTATUS(status));
+	EXPECT_EQ(SIGBUS, WTERMSIG(status));
+	/* Whole frames only, and fewer than the limit allows. */
+	EXPECT_EQ(0, committed(c.fd) % 512);
+	EXPECT_GE(committed(c.fd), 1024);
+	EXPECT_LT(committed(c.fd), 4 * 512);
+	munmap(c.map, c.size);
+	close(c.fd);
+	close(dev);
+	rmdir("/sys/fs/cgroup/cowbuf-huge");
+}
+
 TEST(zero_frames_of_mergeable_huge_regions_are_released)
 {
 	long run = cowbuf_counter("run"), pts = cowbuf_counter("pages_to_scan");

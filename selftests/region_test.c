@@ -444,36 +444,6 @@ TEST_F(region, user_cap_counts_all_regions_of_the_user)
 	close(fd2);
 }
 
-/* Returns 0 on success; writes the pid into a new cgroup with a limit. */
-static int enter_limited_cgroup(const char *name, const char *max)
-{
-	char path[256];
-	FILE *f;
-
-	f = fopen("/sys/fs/cgroup/cgroup.subtree_control", "w");
-	if (!f)
-		return -1;
-	fprintf(f, "+memory\n");
-	if (fclose(f))
-		return -1;
-	snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", name);
-	if (mkdir(path, 0755) && errno != EEXIST)
-		return -1;
-	snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/memory.max", name);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "%s\n", max);
-	if (fclose(f))
-		return -1;
-	snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/cgroup.procs", name);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "%d\n", getpid());
-	return fclose(f) ? -1 : 0;
-}
-
 struct cgroup_case {
 	int fd;
 	char *map;

@@ -184,6 +184,11 @@ ratio() {
 		echo "the receiver's first-touch fault, had RECV not mapped the frame,"
 		echo "$(grep -P '^BENCH\tframe\thuge-touch\t' "$log" | cut -f5) us."
 		echo
+		echo "A write that breaks copy-on-write of a shared frame (SHARE, then a"
+		echo "write in the receiver): 2 MiB frame, copied whole,"
+		echo "$(grep -P '^BENCH\tframe\thuge-cow\t' "$log" | cut -f5) us; 4 KiB page"
+		echo "$(grep -P '^BENCH\tframe\tpage-cow\t' "$log" | cut -f5) us."
+		echo
 	fi
 	echo "![handoff](transfer-handoff.png)"
 	echo

@@ -29,7 +29,8 @@
  *
  * Output: a table, and one line per figure for scripts:
  *   BENCH<TAB>transfer<TAB>method<TAB>phase<TAB>bytes<TAB>median_us<TAB>MiB/s
- *   BENCH<TAB>frame<TAB>huge-move|pmd-refault|huge-send|huge-recv|huge-touch
+ *   BENCH<TAB>frame<TAB>huge-move|pmd-refault|huge-send|huge-recv|huge-touch|
+ *	huge-cow|page-cow
  *	<TAB>bytes<TAB>us_per_2MiB_frame
  *   BENCH<TAB>send<TAB>method<TAB>bytes<TAB>median_us of SEND alone (cowbuf)
  */
@@ -459,6 +460,48 @@ static void recv_or_touch(int iters)
 	close(dev);
 }
 
+/*
+ * A write that breaks copy-on-write of a frame shared by SHARE: the median
+ * over @iters writes, for a 2 MiB frame (copied whole) and, in the same run,
+ * for a 4 KiB page.
+ */
+static double cow_break(size_t size, uint32_t flags, int iters)
+{
+	double *t = calloc(iters, sizeof(double)), median;
+	int dev = cowbuf_open(), ch, dfd, i, ret;
+	char *src, *dst;
+
+	if (!t || dev < 0)
+		die("cow-break", dev < 0 ? dev : ENOMEM);
+	ch = cowbuf_channel_create(dev, COWBUF_FD_CLOEXEC);
+	if (ch < 0)
+		die("channel create", ch);
+	src = cowbuf_buffer(dev, size, flags, NULL);
+	dst = cowbuf_buffer(dev, size, flags, &dfd);
+	for (i = 0; i < iters; i++) {
+		double t0;
+
+		ret = cowbuf_send(ch, src, size, COWBUF_MODE_SHARE);
+		if (!ret)
+			ret = cowbuf_recv(ch, dst, size, NULL, NULL);
+		if (ret)
+			die("share", ret);
+		(void)*(volatile char *)dst;	/* mapped, read-only */
+		t0 = now();
+		dst[size / 2] = 1;
+		t[i] = now() - t0;
+	}
+	qsort(t, iters, sizeof(double), cmp_double);
+	median = t[iters / 2];
+	free(t);
+	munmap(src, size);
+	munmap(dst, size);
+	close(dfd);
+	close(ch);
+	close(dev);
+	return median;
+}
+
 static void report(const char *method, const char *phase, size_t size, double secs)
 {
 	printf("BENCH\ttransfer\t%s\t%s\t%zu\t%.1f\t%.0f\n", method, phase, size,
@@ -525,5 +568,9 @@ int main(int argc, char **argv)
 	       floor * 1e6);
 	printf("BENCH\tframe\tpmd-refault\t%lu\t%.1f\n", HUGE_FRAME, floor * 1e6);
 	recv_or_touch(20);
+	printf("BENCH\tframe\thuge-cow\t%lu\t%.1f\n", HUGE_FRAME,
+	       cow_break(HUGE_FRAME, COWBUF_REGION_HUGE, 50) * 1e6);
+	printf("BENCH\tframe\tpage-cow\t%zu\t%.1f\n", page_size,
+	       cow_break(page_size, 0, 50) * 1e6);
 	return 0;
 }

@@ -83,6 +83,11 @@ EOF
 	done
 fi
 
+# us per 2 MiB frame of a "BENCH frame" line, for NAME
+frame_us() {
+	grep -P "^BENCH\tframe\t$1\t" "$log" | cut -f5
+}
+
 # metric of cowbuf-merge-bench for SYSTEM METRIC
 merge_value() {
 	grep -P "^BENCH\tmerge\t$1\t$2\t" "$log" | cut -f5
@@ -164,7 +169,7 @@ ratio() {
 	echo "faster. \"e2e / read-only\" is the fraction of the read-only bound reached."
 	echo "huge-move and huge-share hand over huge regions (2 MiB frames, one PMD each)."
 	echo
-	floor=$(grep -P '^BENCH\tframe\tpmd-refault\t' "$log" | cut -f5)
+	floor=$(frame_us pmd-refault)
 	if [ -n "$floor" ]; then
 		echo "### Cost per 2 MiB frame (huge-move handoff)"
 		echo
@@ -178,16 +183,14 @@ ratio() {
 		done
 		echo
 		echo "The end-to-end figure includes the process hand-over (waking B). In one"
-		echo "process, 16-frame MOVE messages, per frame: SEND"
-		echo "$(grep -P '^BENCH\tframe\thuge-send\t' "$log" | cut -f5) us, RECV (which maps"
-		echo "every frame by PMD) $(grep -P '^BENCH\tframe\thuge-recv\t' "$log" | cut -f5) us;"
-		echo "the receiver's first-touch fault, had RECV not mapped the frame,"
-		echo "$(grep -P '^BENCH\tframe\thuge-touch\t' "$log" | cut -f5) us."
+		echo "process, 16-frame MOVE messages, per frame: SEND $(frame_us huge-send) us,"
+		echo "RECV (which maps every frame by PMD) $(frame_us huge-recv) us; the"
+		echo "receiver's first-touch fault, had RECV not mapped the frame,"
+		echo "$(frame_us huge-touch) us."
 		echo
 		echo "A write that breaks copy-on-write of a shared frame (SHARE, then a"
 		echo "write in the receiver): 2 MiB frame, copied whole,"
-		echo "$(grep -P '^BENCH\tframe\thuge-cow\t' "$log" | cut -f5) us; 4 KiB page"
-		echo "$(grep -P '^BENCH\tframe\tpage-cow\t' "$log" | cut -f5) us."
+		echo "$(frame_us huge-cow) us; 4 KiB page $(frame_us page-cow) us."
 		echo
 	fi
 	echo "![handoff](transfer-handoff.png)"

@@ -244,6 +244,36 @@ TEST_F(huge, splits_only_at_frame_boundaries)
 				     MAP_SHARED | MAP_FIXED, self->fd, 3 * HUGE));
 }
 
+/*
+ * mlock() applies to huge mappings (they are not VM_MIXEDMAP): it faults
+ * every frame in, zero frame included, and unmapping undoes it, so locked
+ * frames still move. "Bad page state" would show on the console.
+ */
+TEST_F(huge, mlock_faults_in_and_frames_still_move)
+{
+	int ch = cowbuf_channel_create(self->dev, 0);
+	char *p = self->map;
+
+	ASSERT_GE(ch, 0);
+	ASSERT_EQ(0, cowbuf_commit(self->fd, p, 2 * HUGE));
+	pattern_fill(p, 2 * HUGE, 81);
+	ASSERT_EQ(0, mlock(p, 4 * HUGE));
+	EXPECT_EQ(4 * HUGE, pmd_mapped(p));
+	/* The two uncommitted frames are the zero frame: nothing allocated. */
+	EXPECT_EQ(1024, committed(self->fd));
+	EXPECT_TRUE(all_zero(p + 2 * HUGE, 2 * HUGE));
+	p[3 * HUGE] = 1;
+	EXPECT_EQ(1536, committed(self->fd));
+	/* A locked frame moves: SEND unmaps it, which unlocks it. */
+	ASSERT_EQ(0, cowbuf_send(ch, p, HUGE, COWBUF_MODE_MOVE));
+	EXPECT_TRUE(all_zero(p, HUGE));
+	EXPECT_EQ(0, munlock(p, 4 * HUGE));
+	EXPECT_EQ(0, cowbuf_recv(ch, p + 4 * HUGE, HUGE, NULL, NULL));
+	EXPECT_EQ(-1, pattern_check(p + 4 * HUGE, HUGE, 81));
+	EXPECT_EQ(-1, pattern_check_at(p + HUGE, HUGE, 81, HUGE));
+	close(ch);
+}
+
 static void child_checks_and_writes(void *arg)
 {
 	char *p = arg;

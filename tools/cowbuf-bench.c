@@ -27,6 +27,9 @@
  * write, in a huge region. "frame" lines give huge-move's cost per 2 MiB
  * frame next to it.
  *
+ * Usage: cowbuf-bench [BUDGET_MIB [frames]]; "frames" skips the hand-over
+ * table and measures only the per-frame figures.
+ *
  * Output: a table, and one line per figure for scripts:
  *   BENCH<TAB>transfer<TAB>method<TAB>phase<TAB>bytes<TAB>median_us<TAB>MiB/s
  *   BENCH<TAB>frame<TAB>huge-move|pmd-refault|huge-send|huge-recv|huge-touch|
@@ -401,6 +404,35 @@ static double pmd_refault(int iters)
 	return median;
 }
 
+/* A channel and two committed buffers, in one process. */
+struct loop {
+	int dev, ch, dst_fd;
+	char *src, *dst;
+	size_t size;
+};
+
+static void loop_open(struct loop *l, size_t size, uint32_t flags)
+{
+	l->dev = cowbuf_open();
+	if (l->dev < 0)
+		die(COWBUF_DEV_PATH, l->dev);
+	l->ch = cowbuf_channel_create(l->dev, COWBUF_FD_CLOEXEC);
+	if (l->ch < 0)
+		die("channel create", l->ch);
+	l->size = size;
+	l->src = cowbuf_buffer(l->dev, size, flags, NULL);
+	l->dst = cowbuf_buffer(l->dev, size, flags, &l->dst_fd);
+}
+
+static void loop_close(struct loop *l)
+{
+	munmap(l->src, l->size);
+	munmap(l->dst, l->size);
+	close(l->dst_fd);
+	close(l->ch);
+	close(l->dev);
+}
+
 /*
  * RECV maps the frames it places; the alternative is the receiver's first
  * touch of each frame faulting it in. Both per 2 MiB frame, in one process,
@@ -411,38 +443,32 @@ static void recv_or_touch(int iters)
 {
 	size_t len = 16 * HUGE_FRAME, f;
 	double send = 0, recv = 0, touch = 0;
-	int dev = cowbuf_open(), ch, dfd, i, ret;
 	volatile char sink;
-	char *src, *dst;
+	struct loop l;
+	int i, ret;
 
-	if (dev < 0)
-		die(COWBUF_DEV_PATH, dev);
-	ch = cowbuf_channel_create(dev, COWBUF_FD_CLOEXEC);
-	if (ch < 0)
-		die("channel create", ch);
-	src = cowbuf_buffer(dev, len, COWBUF_REGION_HUGE, NULL);
-	dst = cowbuf_buffer(dev, len, COWBUF_REGION_HUGE, &dfd);
+	loop_open(&l, len, COWBUF_REGION_HUGE);
 	for (i = 0; i < iters; i++) {
 		double t0, t1, t2, t3;
 
-		memset(src, 0x3c, len);		/* commits what MOVE took */
-		ret = cowbuf_decommit(dfd, dst, len);
+		memset(l.src, 0x3c, len);	/* commits what MOVE took */
+		ret = cowbuf_decommit(l.dst_fd, l.dst, len);
 		if (ret)
 			die("decommit", ret);
 		t0 = now();
-		ret = cowbuf_send(ch, src, len, COWBUF_MODE_MOVE);
+		ret = cowbuf_send(l.ch, l.src, len, COWBUF_MODE_MOVE);
 		if (ret)
 			die("send", ret);
 		t1 = now();
-		ret = cowbuf_recv(ch, dst, len, NULL, NULL);
+		ret = cowbuf_recv(l.ch, l.dst, len, NULL, NULL);
 		if (ret)
 			die("recv", ret);
 		t2 = now();
-		if (madvise(dst, len, MADV_DONTNEED))
+		if (madvise(l.dst, len, MADV_DONTNEED))
 			die("madvise", errno);
 		t3 = now();
 		for (f = 0; f < len; f += HUGE_FRAME)
-			sink = dst[f];
+			sink = l.dst[f];
 		touch += now() - t3;
 		send += t1 - t0;
 		recv += t2 - t1;
@@ -455,11 +481,7 @@ static void recv_or_touch(int iters)
 	printf("BENCH\tframe\thuge-send\t%zu\t%.1f\n", len, send * 1e6 / iters / 16);
 	printf("BENCH\tframe\thuge-recv\t%zu\t%.1f\n", len, recv * 1e6 / iters / 16);
 	printf("BENCH\tframe\thuge-touch\t%zu\t%.1f\n", len, touch * 1e6 / iters / 16);
-	munmap(src, len);
-	munmap(dst, len);
-	close(dfd);
-	close(ch);
-	close(dev);
+	loop_close(&l);
 }
 
 /*
@@ -470,37 +492,29 @@ static void recv_or_touch(int iters)
 static double cow_break(size_t size, uint32_t flags, int iters)
 {
 	double *t = calloc(iters, sizeof(double)), median;
-	int dev = cowbuf_open(), ch, dfd, i, ret;
-	char *src, *dst;
+	struct loop l;
+	int i, ret;
 
-	if (!t || dev < 0)
-		die("cow-break", dev < 0 ? dev : ENOMEM);
-	ch = cowbuf_channel_create(dev, COWBUF_FD_CLOEXEC);
-	if (ch < 0)
-		die("channel create", ch);
-	src = cowbuf_buffer(dev, size, flags, NULL);
-	dst = cowbuf_buffer(dev, size, flags, &dfd);
+	if (!t)
+		die("calloc", ENOMEM);
+	loop_open(&l, size, flags);
 	for (i = 0; i < iters; i++) {
 		double t0;
 
-		ret = cowbuf_send(ch, src, size, COWBUF_MODE_SHARE);
+		ret = cowbuf_send(l.ch, l.src, size, COWBUF_MODE_SHARE);
 		if (!ret)
-			ret = cowbuf_recv(ch, dst, size, NULL, NULL);
+			ret = cowbuf_recv(l.ch, l.dst, size, NULL, NULL);
 		if (ret)
 			die("share", ret);
-		(void)*(volatile char *)dst;	/* mapped, read-only */
+		(void)*(volatile char *)l.dst;	/* mapped, read-only */
 		t0 = now();
-		dst[size / 2] = 1;
+		l.dst[size / 2] = 1;
 		t[i] = now() - t0;
 	}
 	qsort(t, iters, sizeof(double), cmp_double);
 	median = t[iters / 2];
 	free(t);
-	munmap(src, size);
-	munmap(dst, size);
-	close(dfd);
-	close(ch);
-	close(dev);
+	loop_close(&l);
 	return median;
 }
 
@@ -516,6 +530,8 @@ int main(int argc, char **argv)
 		4 << 10, 64 << 10, 1 << 20, 2 << 20, 16 << 20, 64 << 20, 256 << 20,
 	};
 	size_t budget = argc > 1 ? strtoull(argv[1], NULL, 0) << 20 : 256 << 20;
+	/* "cowbuf-bench BUDGET frames": the per-frame figures only. */
+	int frames_only = argc > 2 && !strcmp(argv[2], "frames");
 	unsigned int s;
 	int m, e2e, iters;
 	double floor;
@@ -526,7 +542,7 @@ int main(int argc, char **argv)
 	for (m = 0; m < NR_METHODS; m++)
 		printf(" %22s", method_names[m]);
 	printf(" %22s\n", "read-only");
-	for (s = 0; s < ARRAY_SIZE(sizes); s++) {
+	for (s = 0; s < ARRAY_SIZE(sizes) && !frames_only; s++) {
 		size_t size = sizes[s];
 
 		iters = budget / size;

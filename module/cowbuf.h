@@ -37,7 +37,7 @@
  * slot takes the barrier of the huge zero frame for the same reason.
  *
  * Huge regions fault their frames in after map_lock is dropped (COMMIT,
- * RECV: cowbuf_region_fault_in(), under mmap_lock only), since the fault
+ * RECV: region_fault_in(), under mmap_lock only), since the fault
  * handlers take map_lock themselves.
  */
 #ifndef _COWBUF_H
@@ -99,6 +99,7 @@ void cowbuf_params_exit(void);
  * written in place; with more, a write takes a private copy first.
  */
 #define COWBUF_HUGE_ORDER	(PMD_SHIFT - PAGE_SHIFT)
+#define COWBUF_HUGE_SIZE	(PAGE_SIZE << COWBUF_HUGE_ORDER)
 
 struct page *cowbuf_frame_alloc(unsigned int order);
 struct page *cowbuf_frame_dup(struct page *page);
@@ -171,8 +172,6 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 			pgoff_t first, struct cowbuf_msg *msg);
 void cowbuf_region_unmap(struct cowbuf_region *region, pgoff_t first,
 			 unsigned long nr);
-void cowbuf_region_fault_in(struct vm_area_struct *vma, unsigned long addr,
-			    unsigned long nr, unsigned int flags);
 void cowbuf_region_uncharge(struct cowbuf_region *region, unsigned long nr);
 
 /* merge.c */

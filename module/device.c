@@ -38,7 +38,7 @@ long cowbuf_ioctl_version(void __user *uarg)
 	v.api_version = COWBUF_API_VERSION;
 	v.page_size = PAGE_SIZE;
 	if (IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
-		v.huge_frame_size = PAGE_SIZE << COWBUF_HUGE_ORDER;
+		v.huge_frame_size = COWBUF_HUGE_SIZE;
 	if (copy_to_user(uarg, &v, sizeof(v)))
 		return -EFAULT;
 	return 0;
@@ -101,7 +101,7 @@ static long cowbuf_ioctl_region_create(void __user *uarg)
 	if (huge && !IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
 		return -EOPNOTSUPP;
 	if (!args.size || args.size > COWBUF_REGION_MAX_SIZE ||
-	    !IS_ALIGNED(args.size, huge ? PAGE_SIZE << COWBUF_HUGE_ORDER : PAGE_SIZE))
+	    !IS_ALIGNED(args.size, huge ? COWBUF_HUGE_SIZE : PAGE_SIZE))
 		return -EINVAL;
 	return cowbuf_install_fd(cowbuf_region_create(args.size,
 						      args.flags & COWBUF_REGION_MERGEABLE,

@@ -396,12 +396,12 @@ static const struct vm_operations_struct cowbuf_region_vm_ops = {
 /* A huge region's mapping splits at frame boundaries only (EINVAL). */
 static int cowbuf_huge_may_split(struct vm_area_struct *vma, unsigned long addr)
 {
-	return IS_ALIGNED(addr, HPAGE_PMD_SIZE) ? 0 : -EINVAL;
+	return IS_ALIGNED(addr, COWBUF_HUGE_SIZE) ? 0 : -EINVAL;
 }
 
 static unsigned long cowbuf_huge_pagesize(struct vm_area_struct *vma)
 {
-	return HPAGE_PMD_SIZE;
+	return COWBUF_HUGE_SIZE;
 }
 
 static const struct vm_operations_struct cowbuf_huge_vm_ops = {
@@ -548,8 +548,8 @@ static void region_prefault(struct cowbuf_region *region,
 	}
 }
 
-/**
- * cowbuf_region_fault_in() - map frames of a huge region as faults would
+/*
+ * region_fault_in() - map frames of a huge region as faults would
  * @vma: the caller's mapping of a huge region (mmap_lock held, the region's
  *	map_lock not: the fault handlers take it)
  * @addr: the first frame's address in @vma
@@ -561,13 +561,13 @@ static void region_prefault(struct cowbuf_region *region,
  * memory) only leaves the access to fault later. handle_mm_fault() without
  * FAULT_FLAG_ALLOW_RETRY never drops mmap_lock.
  */
-void cowbuf_region_fault_in(struct vm_area_struct *vma, unsigned long addr,
+static void region_fault_in(struct vm_area_struct *vma, unsigned long addr,
 			    unsigned long nr, unsigned int flags)
 {
 	unsigned long i;
 
 	for (i = 0; i < nr; i++) {
-		handle_mm_fault(vma, addr + i * HPAGE_PMD_SIZE, flags, NULL);
+		handle_mm_fault(vma, addr + i * COWBUF_HUGE_SIZE, flags, NULL);
 		cond_resched();
 	}
 }
@@ -580,7 +580,7 @@ static void region_fault_in_runs(struct vm_area_struct *vma, unsigned long addr,
 
 	for (i = 0; i < nr; i++)
 		if (frames[i])
-			cowbuf_region_fault_in(vma, addr + i * HPAGE_PMD_SIZE, 1, 0);
+			region_fault_in(vma, addr + i * COWBUF_HUGE_SIZE, 1, 0);
 }
 
 /*
@@ -686,7 +686,7 @@ static int region_commit(struct cowbuf_region *region, struct vm_area_struct *vm
 		region_prefault(region, vma, addr, first, nr);
 	up_write(&region->map_lock);
 	if (region->order)
-		cowbuf_region_fault_in(vma, addr, nr, FAULT_FLAG_WRITE);
+		region_fault_in(vma, addr, nr, FAULT_FLAG_WRITE);
 	return 0;
 
 err_free_frames:

@@ -136,12 +136,15 @@ void cowbuf_frame_lock_barrier(struct page *page);
  *	(protected by cowbuf_merge_mutex)
  * @hashes: page offset -> hash of the frame when last scanned
  *	(xa_mk_value(); written by the scanner only; unused in huge regions)
+ * @merge_backoff: page offset -> back-off of a slot whose merge a write
+ *	broke (xa_mk_value(); under cowbuf_merge_mutex; unused in huge regions)
  * @zero_pages: pages of all-zero frames the scanner released from this region
  * @cow_breaks: copy-on-write breaks in this region
  *
  * A slot carries COWBUF_SLOT_DIRTY from the moment its frame may have been
  * written (commit, placement, write fault) until the scanner write-protects
- * and hashes it.
+ * and hashes it. COWBUF_SLOT_BROKEN marks a slot whose shared frame a write
+ * copied (a copy-on-write break) until the scanner has seen it.
  */
 struct cowbuf_region {
 	struct address_space mapping;
@@ -155,11 +158,13 @@ struct cowbuf_region {
 	struct list_head merge_node;
 	struct list_head merge_ranges;
 	struct xarray hashes;
+	struct xarray merge_backoff;
 	atomic_long_t zero_pages;
 	atomic_long_t cow_breaks;
 };
 
 #define COWBUF_SLOT_DIRTY	XA_MARK_1
+#define COWBUF_SLOT_BROKEN	XA_MARK_2
 
 struct cowbuf_msg;
 

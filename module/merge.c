@@ -9,7 +9,7 @@
  * COWBUF_MERGE_DISABLE takes a range out again and unmerges it. The cowbufd
  * kthread walks the committed slots of those ranges, pages_to_scan per
  * batch, sleep_millisecs between batches, and merges identical frames
- * copy-on-write, as KSM does for MADV_MERGEABLE anonymous memory, with two
+ * copy-on-write, as KSM does for MADV_MERGEABLE anonymous memory, with three
  * differences that cowbuf's ownership of its memory allows:
  *
  * - Write tracking instead of rehashing. Every first write to a frame goes
@@ -17,10 +17,22 @@
  *   scanner clears the mark, removes the slot's mappings (so the next write
  *   faults and marks it again) and hashes the frame (xxh64). A clean slot
  *   was not written since, so its stored hash is still exact: it is not read
- *   again. A dirty slot whose new hash equals the stored one has not changed
- *   since the previous pass; any other dirty slot is volatile and waits for
- *   the next pass. So a page becomes a candidate only when its hash is
- *   unchanged since the previous pass, and unchanged pages are not rehashed.
+ *   again.
+ *
+ * - One pass. Once write-protected and hashed, a frame cannot change unseen
+ *   (a merge checks, under the page lock, that its slot is still clean), so
+ *   it is a merge candidate at once: a static workload converges in one pass
+ *   over it. KSM waits for a page's checksum to be unchanged since the
+ *   previous pass instead, which costs it a second pass.
+ *
+ * - Back-off learnt from copy-on-write breaks, instead of that second pass.
+ *   What the second pass guards against, volatile pages merged and broken
+ *   over and over, shows in the breaks themselves: a write that breaks a
+ *   merged slot marks it COWBUF_SLOT_BROKEN, and the scanner then keeps the
+ *   slot out of merging for a number of passes that doubles with every
+ *   further break (max_backoff at most), and after that until the slot has
+ *   gone a whole pass unwritten (merge_backoff()). KSM's filter lets a page
+ *   rewritten with the same bytes merge, and break, every pass.
  *
  * - Hash tables instead of content trees. Candidates are looked up by hash
  *   in two rhltables: the stable table of merged frames and the unstable
@@ -52,22 +64,16 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/freezer.h>
 #include <linux/highmem.h>
-#include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/rhashtable.h>
 #include <linux/sched.h>
-#include <linux/seq_file.h>
 #include <linux/slab.h>
-#include <linux/sysfs.h>
-#include <linux/uaccess.h>
 #include <linux/xxhash.h>
 
-#include <linux/cowbuf.h>
-
 #include "cowbuf.h"
+#include "merge.h"
 
 #define CREATE_TRACE_POINTS
 #include "trace.h"
@@ -80,18 +86,6 @@
 
 /* What merge_into_stable() did. */
 enum { NOT_MERGED, MERGED_NOW, ALREADY_STABLE };
-
-/**
- * struct cowbuf_merge_range - pages [@start, @end) of a region may merge
- * @node: link in cowbuf_region.merge_ranges
- * @start: first page offset
- * @end: page offset after the last
- */
-struct cowbuf_merge_range {
-	struct list_head node;
-	pgoff_t start;
-	pgoff_t end;
-};
 
 /**
  * struct cowbuf_merge_node - an entry of the stable or the unstable table
@@ -123,42 +117,19 @@ static const struct rhashtable_params cowbuf_merge_params = {
 };
 
 /*
- * The scanner's state. cowbuf_merge_mutex protects the tables, the lists,
- * the cursor and every region's merge_node and merge_ranges.
+ * The tables and their lists, under cowbuf_merge_mutex (see merge.h), which
+ * also serializes the scanner: there is one.
  */
-static DEFINE_MUTEX(cowbuf_merge_mutex);
+DEFINE_MUTEX(cowbuf_merge_mutex);
 static struct rhltable cowbuf_stable;
 static struct rhltable cowbuf_unstable;
 static LIST_HEAD(cowbuf_stable_list);
 static LIST_HEAD(cowbuf_unstable_list);
-static LIST_HEAD(cowbuf_merge_regions);
-static struct cowbuf_region *cursor_region;
-static pgoff_t cursor_pgoff;
 static unsigned long zero_hash;
 
-static struct task_struct *cowbufd;
-static DECLARE_WAIT_QUEUE_HEAD(cowbuf_merge_wait);
-/* Bumped by every knob change, to cut the scanner's sleep short. */
-static atomic_t cowbuf_knob_seq = ATOMIC_INIT(0);
-static atomic_t cowbuf_nr_mergeable = ATOMIC_INIT(0);
-
-/* Tunables, /sys/kernel/mm/cowbuf/. */
-static unsigned int merge_run;
-static unsigned int pages_to_scan = 100;
-static unsigned int sleep_millisecs = 20;
-static unsigned int max_page_sharing = 256;
-static unsigned int merge_across_users;
-
-/* Counters, /sys/kernel/mm/cowbuf/. */
+/* See struct cowbuf_merge_stats. */
+struct cowbuf_merge_stats cowbuf_merge_stats;
 atomic_long_t cowbuf_nr_cow_breaks = ATOMIC_LONG_INIT(0);
-static atomic_long_t nr_pages_scanned = ATOMIC_LONG_INIT(0);
-static atomic_long_t nr_full_scans = ATOMIC_LONG_INIT(0);
-static atomic_long_t nr_zero_pages = ATOMIC_LONG_INIT(0);
-/* Running counts of the pass in progress, and those of the last full pass. */
-static atomic_long_t nr_pages_volatile = ATOMIC_LONG_INIT(0);
-static atomic_long_t nr_pages_unshared = ATOMIC_LONG_INIT(0);
-static atomic_long_t last_pages_volatile = ATOMIC_LONG_INIT(0);
-static atomic_long_t last_pages_unshared = ATOMIC_LONG_INIT(0);
 
 /*
  * xxh64 of the whole frame. Hashing one word per cache line instead (512
@@ -197,7 +168,7 @@ static bool pages_equal(struct page *a, struct page *b)
 
 static bool same_domain(kuid_t a, kuid_t b)
 {
-	return READ_ONCE(merge_across_users) || uid_eq(a, b);
+	return READ_ONCE(cowbuf_merge_knobs.merge_across_users) || uid_eq(a, b);
 }
 
 /**
@@ -207,6 +178,7 @@ static bool same_domain(kuid_t a, kuid_t b)
  * @hash: the frame's hash, once known
  * @stored: the hash stored for the slot by an earlier pass
  * @rehash: the slot was written (or never hashed): hash it again
+ * @broken: a write broke the slot's merge since the scanner last looked
  * @has_stored: @stored is valid
  * @merged: the slot no longer holds @page: unmap, then drop its reference
  */
@@ -216,6 +188,7 @@ struct cowbuf_scan_slot {
 	unsigned long hash;
 	unsigned long stored;
 	bool rehash;
+	bool broken;
 	bool has_stored;
 	bool merged;
 };
@@ -371,7 +344,7 @@ static void unstable_remove(struct cowbuf_merge_node *node)
 	rhltable_remove(&cowbuf_unstable, &node->hnode, cowbuf_merge_params);
 	list_del(&node->list);
 	kfree(node);
-	atomic_long_dec(&nr_pages_unshared);
+	atomic_long_dec(&cowbuf_merge_stats.pages_unshared);
 }
 
 /*
@@ -386,6 +359,7 @@ static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
 	struct page *targets[COWBUF_STABLE_TRIES];
 	struct cowbuf_merge_node *node;
 	struct rhlist_head *list, *pos;
+	unsigned int max_sharing = READ_ONCE(cowbuf_merge_knobs.max_page_sharing);
 	int nr = 0, i;
 
 	rcu_read_lock();
@@ -414,7 +388,7 @@ static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
 		}
 		/* A frame with one sharer left may be written in place. */
 		if (cowbuf_frame_sharers(targets[i]) < 2 ||
-		    cowbuf_frame_sharers(targets[i]) >= READ_ONCE(max_page_sharing) ||
+		    cowbuf_frame_sharers(targets[i]) >= max_sharing ||
 		    !pages_equal(page, targets[i])) {
 			unlock_page(targets[i]);
 			unlock_page(page);
@@ -462,7 +436,7 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 			return false;
 		}
 		list_add_tail(&node->list, &cowbuf_unstable_list);
-		atomic_long_inc(&nr_pages_unshared);
+		atomic_long_inc(&cowbuf_merge_stats.pages_unshared);
 		return false;
 	}
 
@@ -489,7 +463,7 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	/* The other slot must not have been written since it was hashed. */
 	if (!slot_clean(other, found->pgoff, target) ||
 	    cowbuf_frame_pinned(target) ||
-	    cowbuf_frame_sharers(target) >= READ_ONCE(max_page_sharing) ||
+	    cowbuf_frame_sharers(target) >= READ_ONCE(cowbuf_merge_knobs.max_page_sharing) ||
 	    !pages_equal(page, target)) {
 		unlock_page(target);
 		goto out_unlock;
@@ -546,9 +520,103 @@ static bool merge_zero(struct cowbuf_region *region, pgoff_t index,
 	unlock_page(page);
 	cowbuf_region_uncharge(region, nr);
 	atomic_long_add(nr, &region->zero_pages);
-	atomic_long_add(nr, &nr_zero_pages);
+	atomic_long_add(nr, &cowbuf_merge_stats.zero_pages);
 	trace_cowbuf_merge(region, index << region->order, "zero");
 	return true;
+}
+
+/*
+ * Take up to @limit committed slots of the slot indices [@first, @last] of
+ * @region into scan_chunk, with a reference to each frame (map_lock held
+ * for read). Return: the number taken; *@next_index gets the index after
+ * the last one taken, or @last + 1 when the range is done.
+ */
+static int scan_collect(struct cowbuf_region *region, unsigned long first,
+			unsigned long last, int limit, unsigned long *next_index)
+{
+	XA_STATE(xas, &region->slots, first);
+	struct cowbuf_scan_slot *s;
+	struct page *page;
+	int n = 0;
+
+	limit = min(limit, COWBUF_SCAN_CHUNK);
+	/* The slots' references cannot go while we take ours under xa_lock. */
+	xas_lock(&xas);
+	spin_lock(&scanner_refs_lock);
+	xas_for_each(&xas, page, last) {
+		s = &scan_chunk[n];
+		s->pgoff = xas.xa_index;
+		s->page = page;
+		s->rehash = xas_get_mark(&xas, COWBUF_SLOT_DIRTY);
+		s->broken = xas_get_mark(&xas, COWBUF_SLOT_BROKEN);
+		s->merged = false;
+		get_page(page);
+		if (++n == limit)
+			break;
+	}
+	scan_chunk_len = n;
+	spin_unlock(&scanner_refs_lock);
+	xas_unlock(&xas);
+	*next_index = n == limit ? scan_chunk[n - 1].pgoff + 1 : last + 1;
+	return n;
+}
+
+/* Drop the chunk's references, and those of the slots merged away. */
+static void scan_release(void)
+{
+	int i;
+
+	spin_lock(&scanner_refs_lock);
+	for (i = 0; i < scan_chunk_len; i++) {
+		if (scan_chunk[i].merged)
+			put_page(scan_chunk[i].page);	/* the slot's reference */
+		put_page(scan_chunk[i].page);		/* ours */
+	}
+	scan_chunk_len = 0;
+	spin_unlock(&scanner_refs_lock);
+}
+
+/*
+ * Clear the scan marks of the chunk's slot @s before it is write-protected:
+ * a write that got in before the mark was cleared loses its mapping, a later
+ * one faults and marks the slot again. The page lock waits for faults still
+ * mapping the frame writable.
+ */
+static void scan_clear_marks(struct cowbuf_region *region, struct cowbuf_scan_slot *s)
+{
+	lock_page(s->page);
+	if (xa_load(&region->slots, s->pgoff) == s->page) {
+		xa_clear_mark(&region->slots, s->pgoff, COWBUF_SLOT_DIRTY);
+		if (s->broken)
+			xa_clear_mark(&region->slots, s->pgoff, COWBUF_SLOT_BROKEN);
+	}
+	unlock_page(s->page);
+}
+
+/*
+ * hash_only: read and hash up to @budget pages of committed frames of
+ * [@start, @end) (page offsets) of @region, and nothing else: the bound the
+ * merging pass is measured against. Return: pages read.
+ */
+static unsigned long merge_hash_chunk(struct cowbuf_region *region, pgoff_t start,
+				      pgoff_t end, unsigned long budget, pgoff_t *next)
+{
+	unsigned int order = region->order;
+	unsigned long next_index, pages = 0;
+	int n, i, j;
+
+	n = scan_collect(region, start >> order, (end >> order) - 1,
+			 max(budget >> order, 1UL), &next_index);
+	*next = min_t(pgoff_t, next_index << order, end);
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < 1 << order; j++)
+			scan_chunk[i].hash = page_hash(scan_chunk[i].page + j);
+		pages += 1UL << order;
+		cond_resched();
+	}
+	scan_release();
+	atomic_long_add(pages, &cowbuf_merge_stats.pages_scanned);
+	return pages;
 }
 
 /*
@@ -558,53 +626,115 @@ static bool merge_zero(struct cowbuf_region *region, pgoff_t index,
  * continue. Return: pages scanned, those of a frame read or one for a
  * frame skipped.
  */
-static int merge_scan_huge(struct cowbuf_region *region, pgoff_t start,
-			   pgoff_t end, pgoff_t *next)
+static unsigned long merge_scan_huge(struct cowbuf_region *region, pgoff_t start,
+				     pgoff_t end, pgoff_t *next)
 {
 	struct cowbuf_scan_slot *s = &scan_chunk[0];
 	unsigned int order = region->order;
-	XA_STATE(xas, &region->slots, start >> order);
-	struct page *page;
-	bool merged;
+	unsigned long next_index, n;
 
-	xas_lock(&xas);
-	spin_lock(&scanner_refs_lock);
-	page = xas_find(&xas, (end >> order) - 1);
-	if (page) {
-		s->pgoff = xas.xa_index;
-		s->page = page;
-		s->rehash = xas_get_mark(&xas, COWBUF_SLOT_DIRTY);
-		s->merged = false;
-		get_page(page);
-		scan_chunk_len = 1;
-	}
-	spin_unlock(&scanner_refs_lock);
-	xas_unlock(&xas);
-	if (!page) {
+	if (!scan_collect(region, start >> order, (end >> order) - 1, 1, &next_index)) {
 		*next = end;
 		return 0;
 	}
-	*next = (s->pgoff + 1) << order;
-
-	merged = false;
+	*next = min_t(pgoff_t, next_index << order, end);
+	n = s->rehash ? 1UL << order : 1;
 	if (s->rehash) {
-		/* As merge_scan_chunk(): clear the mark, then write-protect. */
-		lock_page(page);
-		if (xa_load(&region->slots, s->pgoff) == page)
-			xa_clear_mark(&region->slots, s->pgoff, COWBUF_SLOT_DIRTY);
-		unlock_page(page);
+		scan_clear_marks(region, s);
 		cowbuf_region_unmap(region, s->pgoff, 1);
-		merged = merge_zero(region, s->pgoff, page);
-		if (merged)
+		if (merge_zero(region, s->pgoff, s->page))
 			cowbuf_region_unmap(region, s->pgoff, 1);
 	}
-	spin_lock(&scanner_refs_lock);
-	if (merged)
-		put_page(page);		/* the slot's reference */
-	put_page(page);			/* ours */
-	scan_chunk_len = 0;
-	spin_unlock(&scanner_refs_lock);
-	return s->rehash ? 1 << order : 1;
+	scan_release();
+	atomic_long_add(n, &cowbuf_merge_stats.pages_scanned);
+	return n;
+}
+
+/*
+ * Back-off of a 4 KiB slot, in cowbuf_region.merge_backoff: xa_mk_value() of
+ * until << COWBUF_BACKOFF_SHIFT | probation flag | level; absent for a slot
+ * that never broke, or whose back-off wore off.
+ */
+#define COWBUF_BACKOFF_LEVEL	GENMASK(7, 0)
+#define COWBUF_BACKOFF_PROBATION	BIT(8)
+#define COWBUF_BACKOFF_SHIFT	9
+
+/* Passes a slot at back-off @level waits before it may merge again. */
+static unsigned long backoff_passes(unsigned long level)
+{
+	return min(1UL << min(level - 1, 31UL),
+		   (unsigned long)READ_ONCE(cowbuf_merge_knobs.max_backoff));
+}
+
+/*
+ * Passes a slot must then stay unbroken for its level to drop by one: four
+ * times its wait, so that a page rewritten every few passes climbs to longer
+ * waits instead of dropping back between its writes.
+ */
+#define COWBUF_BACKOFF_PROBATION_FACTOR	4
+
+/*
+ * Whether back-off keeps the chunk's slot @s out of merging now.
+ *
+ * A write that broke the slot's merge since the scanner last looked
+ * (@s->broken) raises its level by one; the slot then waits
+ * backoff_passes(level) full passes, max_backoff at most, and after that
+ * until it has settled: found unwritten for a whole pass. Then it may merge
+ * again, on probation for four times as many passes; a probation that ends
+ * without a break lowers the level by one (and starts the next), and at
+ * level 0 the back-off is gone. A slot written over and over is so kept out for good;
+ * one rewritten every few passes waits longer each time, up to max_backoff.
+ */
+static bool merge_backoff(struct cowbuf_region *region, struct cowbuf_scan_slot *s)
+{
+	unsigned long now = atomic_long_read(&cowbuf_merge_stats.full_scans);
+	unsigned long level = 0, until = 0, val = 0;
+	bool keep_out;
+	void *entry;
+
+	entry = xa_load(&region->merge_backoff, s->pgoff);
+	if (!entry && !s->broken)
+		return false;
+	if (!READ_ONCE(cowbuf_merge_knobs.max_backoff)) {
+		if (entry)
+			xa_erase(&region->merge_backoff, s->pgoff);
+		return false;
+	}
+	if (entry) {
+		val = xa_to_value(entry);
+		level = val & COWBUF_BACKOFF_LEVEL;
+		until = val >> COWBUF_BACKOFF_SHIFT;
+	}
+	if (s->broken) {
+		level = min(level + 1, COWBUF_BACKOFF_LEVEL);
+		until = now + backoff_passes(level);
+		val = 0;
+		keep_out = true;
+	} else if (!(val & COWBUF_BACKOFF_PROBATION)) {
+		/* Waiting: out until its time is up and it has settled. */
+		if (now < until || s->rehash)
+			return true;
+		until = now + COWBUF_BACKOFF_PROBATION_FACTOR * backoff_passes(level);
+		val = COWBUF_BACKOFF_PROBATION;
+		keep_out = false;
+	} else {
+		/* On probation: it may merge; a quiet probation lowers the level. */
+		if (now < until)
+			return false;
+		if (!--level) {
+			xa_erase(&region->merge_backoff, s->pgoff);
+			return false;
+		}
+		until = now + COWBUF_BACKOFF_PROBATION_FACTOR * backoff_passes(level);
+		val = COWBUF_BACKOFF_PROBATION;
+		keep_out = false;
+	}
+	val |= until << COWBUF_BACKOFF_SHIFT | level;
+	/* Without memory for the entry, the slot simply is not held back. */
+	if (xa_err(xa_store(&region->merge_backoff, s->pgoff, xa_mk_value(val),
+			    GFP_KERNEL)))
+		return false;
+	return keep_out;
 }
 
 /*
@@ -626,60 +756,38 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 /*
  * Scan up to @limit committed slots of [@start, @end) of @region (map_lock
  * held for read). Written slots are write-protected with one unmap for the
- * chunk and hashed; the mappings of merged slots are removed with one more.
- * *@next gets where to continue. Return: slots scanned.
+ * chunk and hashed: from then on no write goes unseen, so every slot is a
+ * candidate at once, unless back-off holds it. The mappings of merged slots
+ * are removed with one more unmap. *@next gets where to continue.
+ * Return: slots scanned.
  */
-static int merge_scan_chunk(struct cowbuf_region *region, pgoff_t start,
-			    pgoff_t end, int limit, pgoff_t *next,
-			    unsigned long *merged)
+static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t start,
+				      pgoff_t end, unsigned long limit, pgoff_t *next,
+				      unsigned long *merged)
 {
-	struct cowbuf_scan_slot *slots = scan_chunk;
 	pgoff_t wp_first = ULONG_MAX, wp_last = 0, m_first = ULONG_MAX, m_last = 0;
-	XA_STATE(xas, &region->slots, start);
 	struct cowbuf_scan_slot *s;
-	struct page *page;
-	int n = 0, i;
+	unsigned long next_index;
 	void *entry;
+	int n, i;
 
-	limit = min(limit, COWBUF_SCAN_CHUNK);
-	/* The slots' references cannot go while we take ours under xa_lock. */
-	xas_lock(&xas);
-	spin_lock(&scanner_refs_lock);
-	xas_for_each(&xas, page, end - 1) {
-		s = &slots[n];
-		s->pgoff = xas.xa_index;
-		s->page = page;
-		s->rehash = xas_get_mark(&xas, COWBUF_SLOT_DIRTY);
-		s->merged = false;
-		get_page(page);
-		if (++n == limit)
-			break;
-	}
-	scan_chunk_len = n;
-	spin_unlock(&scanner_refs_lock);
-	xas_unlock(&xas);
-	*next = n == limit ? slots[n - 1].pgoff + 1 : end;
-	atomic_long_add(n, &nr_pages_scanned);
+	n = scan_collect(region, start, end - 1, min_t(unsigned long, limit, INT_MAX),
+			 &next_index);
+	*next = next_index;
+	atomic_long_add(n, &cowbuf_merge_stats.pages_scanned);
 
-	/*
-	 * Clear the dirty marks, then write-protect: a write that got in
-	 * before a mark was cleared loses its mapping, a later one faults and
-	 * marks the slot again. The page lock waits for faults still mapping
-	 * a frame writable.
-	 */
 	for (i = 0; i < n; i++) {
-		s = &slots[i];
+		s = &scan_chunk[i];
 		entry = xa_load(&region->hashes, s->pgoff);
 		s->has_stored = xa_is_value(entry);
 		s->stored = s->has_stored ? xa_to_value(entry) : 0;
 		if (!s->has_stored)
 			s->rehash = true;
+		if (!s->rehash && !s->broken)
+			continue;
+		scan_clear_marks(region, s);
 		if (!s->rehash)
 			continue;
-		lock_page(s->page);
-		if (xa_load(&region->slots, s->pgoff) == s->page)
-			xa_clear_mark(&region->slots, s->pgoff, COWBUF_SLOT_DIRTY);
-		unlock_page(s->page);
 		wp_first = min(wp_first, s->pgoff);
 		wp_last = max(wp_last, s->pgoff);
 	}
@@ -687,22 +795,20 @@ static int merge_scan_chunk(struct cowbuf_region *region, pgoff_t start,
 		cowbuf_region_unmap(region, wp_first, wp_last - wp_first + 1);
 
 	for (i = 0; i < n; i++) {
-		s = &slots[i];
+		s = &scan_chunk[i];
 		if (s->rehash) {
 			s->hash = page_hash(s->page);
 			xa_store(&region->hashes, s->pgoff, xa_mk_value(s->hash),
 				 GFP_KERNEL);
-			/* Changed since the previous pass: not a candidate yet. */
-			if (!s->has_stored || s->hash != s->stored) {
-				atomic_long_inc(&nr_pages_volatile);
-				cond_resched();
-				continue;
-			}
+			if (s->has_stored && s->hash != s->stored)
+				atomic_long_inc(&cowbuf_merge_stats.pages_volatile);
 		} else {
 			s->hash = s->stored;
 		}
-		/* A merge marks the slot (scan_slot_merged()). */
-		if (merge_candidate(region, s)) {
+		if (merge_backoff(region, s)) {
+			atomic_long_inc(&cowbuf_merge_stats.pages_backoff);
+		} else if (merge_candidate(region, s)) {
+			/* A merge marks the slot (scan_slot_merged()). */
 			(*merged)++;
 			m_first = min(m_first, s->pgoff);
 			m_last = max(m_last, s->pgoff);
@@ -712,24 +818,55 @@ static int merge_scan_chunk(struct cowbuf_region *region, pgoff_t start,
 
 	if (m_first != ULONG_MAX)
 		cowbuf_region_unmap(region, m_first, m_last - m_first + 1);
-	spin_lock(&scanner_refs_lock);
-	for (i = 0; i < n; i++) {
-		if (slots[i].merged)
-			put_page(slots[i].page);	/* the slot's reference */
-		put_page(slots[i].page);		/* ours */
-	}
-	scan_chunk_len = 0;
-	spin_unlock(&scanner_refs_lock);
+	scan_release();
 	return n;
 }
 
-/* Drop stable frames no longer shared and this pass's candidates. */
-static void merge_end_full_scan(void)
+/**
+ * cowbuf_merge_scan() - scan part of a mergeable range of a region
+ * @region: the region
+ * @start: first page offset to look at
+ * @end: page offset after the range
+ * @budget: most pages to scan
+ * @next: gets the page offset to continue from
+ * @merged: incremented by the slots merged
+ *
+ * Called by cowbufd with cowbuf_merge_mutex held.
+ *
+ * Return: pages scanned.
+ */
+unsigned long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start,
+				pgoff_t end, unsigned long budget, pgoff_t *next,
+				unsigned long *merged)
 {
+	unsigned long n;
+
+	down_read(&region->map_lock);
+	if (READ_ONCE(cowbuf_merge_knobs.hash_only))
+		n = merge_hash_chunk(region, start, end, budget, next);
+	else if (region->order)
+		n = merge_scan_huge(region, start, end, next);
+	else
+		n = merge_scan_chunk(region, start, end, budget, next, merged);
+	up_read(&region->map_lock);
+	return n;
+}
+
+/**
+ * cowbuf_merge_end_pass() - a full pass ended
+ *
+ * Drops the stable frames no longer shared and this pass's candidates,
+ * publishes the pass's counts, and advances the back-off clock.
+ */
+void cowbuf_merge_end_pass(void)
+{
+	struct cowbuf_merge_stats *st = &cowbuf_merge_stats;
 	struct cowbuf_merge_node *node, *next;
 
-	atomic_long_set(&last_pages_unshared, atomic_long_read(&nr_pages_unshared));
-	atomic_long_set(&last_pages_volatile, atomic_long_read(&nr_pages_volatile));
+	lockdep_assert_held(&cowbuf_merge_mutex);
+	atomic_long_set(&st->last_unshared, atomic_long_read(&st->pages_unshared));
+	atomic_long_set(&st->last_volatile, atomic_long_xchg(&st->pages_volatile, 0));
+	atomic_long_set(&st->last_backoff, atomic_long_xchg(&st->pages_backoff, 0));
 	list_for_each_entry_safe(node, next, &cowbuf_stable_list, list) {
 		lock_page(node->page);
 		if (cowbuf_frame_sharers(node->page) >= 2) {
@@ -742,403 +879,28 @@ static void merge_end_full_scan(void)
 	}
 	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list)
 		unstable_remove(node);
-	atomic_long_set(&nr_pages_volatile, 0);
-	atomic_long_inc(&nr_full_scans);
+	atomic_long_inc(&st->full_scans);
 }
 
-/* The next mergeable page offset >= @pgoff of @region, or ULONG_MAX. */
-static pgoff_t next_mergeable(struct cowbuf_region *region, pgoff_t pgoff)
-{
-	struct cowbuf_merge_range *range;
-
-	list_for_each_entry(range, &region->merge_ranges, node) {
-		if (pgoff < range->end)
-			return max(pgoff, range->start);
-	}
-	return ULONG_MAX;
-}
-
-/* Scan up to pages_to_scan committed slots from the cursor. */
-static void merge_scan_batch(void)
-{
-	unsigned long budget = READ_ONCE(pages_to_scan), scanned = 0, merged = 0;
-	unsigned long volatile_before = atomic_long_read(&nr_pages_volatile);
-	struct cowbuf_merge_range *range;
-	struct cowbuf_region *region;
-	pgoff_t start, end;
-	int n;
-
-	while (scanned < budget) {
-		if (!cursor_region) {
-			if (list_empty(&cowbuf_merge_regions))
-				break;
-			cursor_region = list_first_entry(&cowbuf_merge_regions,
-							 struct cowbuf_region, merge_node);
-			cursor_pgoff = 0;
-		}
-		region = cursor_region;
-		start = next_mergeable(region, cursor_pgoff);
-		if (start == ULONG_MAX) {
-			/*
-			 * Next region; past the last, a full scan ended. The
-			 * batch ends with it: the next pass comes after the
-			 * sleep, or a page could look unwritten for no longer
-			 * than the scanner takes to come round again.
-			 */
-			if (list_is_last(&region->merge_node, &cowbuf_merge_regions)) {
-				cursor_region = NULL;
-				merge_end_full_scan();
-				break;
-			}
-			cursor_region = list_next_entry(region, merge_node);
-			cursor_pgoff = 0;
-			continue;
-		}
-		end = start + 1;
-		list_for_each_entry(range, &region->merge_ranges, node)
-			if (start >= range->start && start < range->end)
-				end = range->end;
-
-		down_read(&region->map_lock);
-		if (region->order) {
-			n = merge_scan_huge(region, start, end, &cursor_pgoff);
-			atomic_long_add(n, &nr_pages_scanned);
-			scanned += n;
-		} else {
-			scanned += merge_scan_chunk(region, start, end,
-						    budget - scanned,
-						    &cursor_pgoff, &merged);
-		}
-		up_read(&region->map_lock);
-		cond_resched();
-	}
-	trace_cowbuf_scan_batch(scanned, merged,
-				atomic_long_read(&nr_pages_volatile) - volatile_before,
-				atomic_long_read(&nr_full_scans));
-}
-
-static bool merge_should_run(void)
-{
-	return READ_ONCE(merge_run) == 1 && atomic_read(&cowbuf_nr_mergeable);
-}
-
-/* Whether to cut a sleep short: stopping, or a knob changed since @seq. */
-static bool knob_changed(int seq)
-{
-	return kthread_should_stop() || atomic_read(&cowbuf_knob_seq) != seq;
-}
-
-static int cowbufd_fn(void *unused)
-{
-	int seq;
-
-	set_freezable();
-	set_user_nice(current, 5);
-	while (!kthread_should_stop()) {
-		seq = atomic_read(&cowbuf_knob_seq);
-		mutex_lock(&cowbuf_merge_mutex);
-		if (merge_should_run())
-			merge_scan_batch();
-		mutex_unlock(&cowbuf_merge_mutex);
-		try_to_freeze();
-
-		if (merge_should_run()) {
-			unsigned int ms = READ_ONCE(sleep_millisecs);
-
-			if (ms)
-				wait_event_freezable_timeout(cowbuf_merge_wait,
-							     knob_changed(seq),
-							     msecs_to_jiffies(ms));
-			else
-				cond_resched();
-		} else {
-			wait_event_freezable(cowbuf_merge_wait,
-					     kthread_should_stop() || merge_should_run());
-		}
-	}
-	return 0;
-}
-
-/*
- * Give every slot of the pages [first, first + nr) whose frame is shared a
- * private copy (map_lock held for write). Return: 0 or -ENOMEM, with the
- * slots done so far unmerged.
+/**
+ * cowbuf_merge_forget_candidates() - drop a region's candidates
+ * @region: the region, leaving the scanner's list (cowbuf_merge_mutex held)
  */
-static int region_unmerge(struct cowbuf_region *region, pgoff_t first,
-			  unsigned long nr)
-{
-	pgoff_t last = (first + nr - 1) >> region->order;
-	struct page *page, *copy;
-	unsigned long index;
-	int ret = 0;
-
-	xa_for_each_range(&region->slots, index, page, first >> region->order, last) {
-		lock_page(page);
-		if (cowbuf_frame_sharers(page) < 2) {
-			unlock_page(page);
-			continue;
-		}
-		copy = cowbuf_frame_dup(page);
-		if (!copy) {
-			unlock_page(page);
-			ret = -ENOMEM;
-			break;
-		}
-		xa_store(&region->slots, index, copy, GFP_NOWAIT);
-		xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
-		cowbuf_frame_unshare_locked(page);
-		unlock_page(page);
-		/* No fault runs under map_lock (write): unmap, then release. */
-		cowbuf_region_unmap(region, index, 1);
-		put_page(page);
-		cond_resched();
-	}
-	return ret;
-}
-
-/* Forget the region's candidates in the unstable table. */
-static void merge_forget_region(struct cowbuf_region *region)
+void cowbuf_merge_forget_candidates(struct cowbuf_region *region)
 {
 	struct cowbuf_merge_node *node, *next;
 
 	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list)
 		if (node->region == region)
 			unstable_remove(node);
-	if (cursor_region == region) {
-		cursor_region = list_is_last(&region->merge_node, &cowbuf_merge_regions) ?
-				NULL : list_next_entry(region, merge_node);
-		cursor_pgoff = 0;
-	}
-	list_del_init(&region->merge_node);
-	atomic_dec(&cowbuf_nr_mergeable);
-}
-
-/* Add [start, end) to the region's ranges, keeping them sorted, disjoint. */
-static int ranges_add(struct cowbuf_region *region, pgoff_t start, pgoff_t end)
-{
-	struct cowbuf_merge_range *range, *next, *new;
-
-	new = kmalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
-	if (!new)
-		return -ENOMEM;
-	new->start = start;
-	new->end = end;
-	list_for_each_entry_safe(range, next, &region->merge_ranges, node) {
-		if (range->end < start)
-			continue;
-		if (range->start > end) {
-			list_add_tail(&new->node, &range->node);
-			return 0;
-		}
-		/* Overlapping or adjacent: absorb it. */
-		new->start = min(new->start, range->start);
-		new->end = max(new->end, range->end);
-		list_del(&range->node);
-		kfree(range);
-	}
-	list_add_tail(&new->node, &region->merge_ranges);
-	return 0;
-}
-
-/* Remove [start, end) from the region's ranges. */
-static int ranges_remove(struct cowbuf_region *region, pgoff_t start, pgoff_t end)
-{
-	struct cowbuf_merge_range *range, *next, *tail;
-
-	list_for_each_entry_safe(range, next, &region->merge_ranges, node) {
-		if (range->end <= start || range->start >= end)
-			continue;
-		if (range->start < start && range->end > end) {
-			/* Split in two. */
-			tail = kmalloc(sizeof(*tail), GFP_KERNEL_ACCOUNT);
-			if (!tail)
-				return -ENOMEM;
-			tail->start = end;
-			tail->end = range->end;
-			range->end = start;
-			list_add(&tail->node, &range->node);
-			return 0;
-		}
-		if (range->start < start) {
-			range->end = start;
-		} else if (range->end > end) {
-			range->start = end;
-		} else {
-			list_del(&range->node);
-			kfree(range);
-		}
-	}
-	return 0;
-}
-
-static void ranges_free(struct cowbuf_region *region)
-{
-	struct cowbuf_merge_range *range, *next;
-
-	list_for_each_entry_safe(range, next, &region->merge_ranges, node) {
-		list_del(&range->node);
-		kfree(range);
-	}
 }
 
 /**
- * cowbuf_merge_region_init() - set up a new region's merge state
- * @region: the region
- * @mergeable: whether all of it may merge
- *
- * Return: 0 or -ENOMEM.
+ * cowbuf_merge_stable_counts() - pages_shared and pages_sharing
+ * @shared: gets the merged frames shared by two slots or more
+ * @sharing: gets the slots those frames save
  */
-int cowbuf_merge_region_init(struct cowbuf_region *region, bool mergeable)
-{
-	int ret = 0;
-
-	INIT_LIST_HEAD(&region->merge_node);
-	INIT_LIST_HEAD(&region->merge_ranges);
-	xa_init(&region->hashes);
-	atomic_long_set(&region->zero_pages, 0);
-	atomic_long_set(&region->cow_breaks, 0);
-	if (!mergeable)
-		return 0;
-	mutex_lock(&cowbuf_merge_mutex);
-	ret = ranges_add(region, 0, region->nr_pages);
-	if (!ret) {
-		list_add_tail(&region->merge_node, &cowbuf_merge_regions);
-		atomic_inc(&cowbuf_nr_mergeable);
-	}
-	mutex_unlock(&cowbuf_merge_mutex);
-	wake_up_interruptible(&cowbuf_merge_wait);
-	return ret;
-}
-
-/**
- * cowbuf_merge_region_release() - take a region out of merging for good
- * @region: the region, about to be freed
- */
-void cowbuf_merge_region_release(struct cowbuf_region *region)
-{
-	mutex_lock(&cowbuf_merge_mutex);
-	if (!list_empty(&region->merge_node))
-		merge_forget_region(region);
-	ranges_free(region);
-	mutex_unlock(&cowbuf_merge_mutex);
-	xa_destroy(&region->hashes);
-}
-
-/**
- * cowbuf_merge_ioctl() - COWBUF_IOC_MERGE: a range may merge, or not
- * @region: the region
- * @vma: the caller's mapping of the range (mmap_lock held)
- * @first: the range's first page offset
- * @nr: pages in the range
- * @flags: COWBUF_MERGE_ENABLE or COWBUF_MERGE_DISABLE
- *
- * Disabling unmerges the range: every slot whose frame is shared gets a
- * private copy.
- *
- * Return: 0 or -ENOMEM.
- */
-long cowbuf_merge_ioctl(struct cowbuf_region *region, struct vm_area_struct *vma,
-			pgoff_t first, unsigned long nr, u32 flags)
-{
-	int ret;
-
-	mutex_lock(&cowbuf_merge_mutex);
-	if (flags == COWBUF_MERGE_ENABLE) {
-		ret = ranges_add(region, first, first + nr);
-		if (!ret && list_empty(&region->merge_node)) {
-			list_add_tail(&region->merge_node, &cowbuf_merge_regions);
-			atomic_inc(&cowbuf_nr_mergeable);
-		}
-		mutex_unlock(&cowbuf_merge_mutex);
-		wake_up_interruptible(&cowbuf_merge_wait);
-		return ret;
-	}
-	ret = ranges_remove(region, first, first + nr);
-	if (!ret && list_empty(&region->merge_ranges) &&
-	    !list_empty(&region->merge_node))
-		merge_forget_region(region);
-	if (!ret) {
-		down_write(&region->map_lock);
-		ret = region_unmerge(region, first, nr);
-		up_write(&region->map_lock);
-	}
-	mutex_unlock(&cowbuf_merge_mutex);
-	return ret;
-}
-
-/* run=2: unmerge every mergeable range (cowbuf_merge_mutex held). */
-static int merge_unmerge_all(void)
-{
-	struct cowbuf_merge_range *range;
-	struct cowbuf_region *region;
-	int ret = 0;
-
-	list_for_each_entry(region, &cowbuf_merge_regions, merge_node) {
-		down_write(&region->map_lock);
-		list_for_each_entry(range, &region->merge_ranges, node) {
-			ret = region_unmerge(region, range->start,
-					     range->end - range->start);
-			if (ret)
-				break;
-		}
-		up_write(&region->map_lock);
-		if (ret)
-			break;
-	}
-	return ret;
-}
-
-/**
- * cowbuf_merge_info() - COWBUF_IOC_MERGE_INFO
- * @region: the region
- * @uarg: userspace pointer to a struct cowbuf_merge_info
- *
- * Return: 0, -EFAULT or -EINVAL.
- */
-long cowbuf_merge_info(struct cowbuf_region *region, void __user *uarg)
-{
-	struct cowbuf_merge_range *range;
-	struct cowbuf_merge_info info;
-	unsigned long index;
-	struct page *page;
-
-	if (copy_from_user(&info, uarg, sizeof(info)))
-		return -EFAULT;
-	if (info.flags || info.pad)
-		return -EINVAL;
-	info.mergeable_pages = 0;
-	mutex_lock(&cowbuf_merge_mutex);
-	list_for_each_entry(range, &region->merge_ranges, node)
-		info.mergeable_pages += range->end - range->start;
-	mutex_unlock(&cowbuf_merge_mutex);
-	info.shared_pages = 0;
-	down_read(&region->map_lock);
-	xa_for_each(&region->slots, index, page) {
-		/* A snapshot: the count may change as soon as it is read. */
-		if (cowbuf_frame_sharers_racy(page) >= 2)
-			info.shared_pages += 1UL << region->order;
-	}
-	up_read(&region->map_lock);
-	info.zero_pages = atomic_long_read(&region->zero_pages);
-	info.cow_breaks = atomic_long_read(&region->cow_breaks);
-	if (copy_to_user(uarg, &info, sizeof(info)))
-		return -EFAULT;
-	return 0;
-}
-
-/**
- * cowbuf_merge_show_fdinfo() - the merge lines of a region's fdinfo
- * @m: the seq_file
- * @region: the region
- */
-void cowbuf_merge_show_fdinfo(struct seq_file *m, struct cowbuf_region *region)
-{
-	seq_printf(m, "cowbuf-zero-pages:\t%ld\n", atomic_long_read(&region->zero_pages));
-	seq_printf(m, "cowbuf-cow-breaks:\t%ld\n", atomic_long_read(&region->cow_breaks));
-}
-
-/* pages_shared and pages_sharing, from the stable table. */
-static void stable_counts(unsigned long *shared, unsigned long *sharing)
+void cowbuf_merge_stable_counts(unsigned long *shared, unsigned long *sharing)
 {
 	struct cowbuf_merge_node *node;
 	unsigned long sharers;
@@ -1157,157 +919,6 @@ static void stable_counts(unsigned long *shared, unsigned long *sharing)
 }
 
 /**
- * struct cowbuf_knob - a tunable in /sys/kernel/mm/cowbuf
- * @attr: the sysfs attribute
- * @val: the variable it sets
- * @min: smallest value accepted
- * @max: largest value accepted
- */
-struct cowbuf_knob {
-	struct kobj_attribute attr;
-	unsigned int *val;
-	unsigned int min;
-	unsigned int max;
-};
-
-static ssize_t knob_show(struct kobject *kobj, struct kobj_attribute *attr,
-			 char *buf)
-{
-	struct cowbuf_knob *knob = container_of(attr, struct cowbuf_knob, attr);
-
-	return sysfs_emit(buf, "%u\n", READ_ONCE(*knob->val));
-}
-
-static ssize_t knob_store(struct kobject *kobj, struct kobj_attribute *attr,
-			  const char *buf, size_t count)
-{
-	struct cowbuf_knob *knob = container_of(attr, struct cowbuf_knob, attr);
-	unsigned int val;
-	int ret;
-
-	ret = kstrtouint(buf, 10, &val);
-	if (ret)
-		return ret;
-	if (val < knob->min || val > knob->max)
-		return -EINVAL;
-	WRITE_ONCE(*knob->val, val);
-	/* Cut the scanner's sleep short: the new value applies now. */
-	atomic_inc(&cowbuf_knob_seq);
-	wake_up_interruptible(&cowbuf_merge_wait);
-	return count;
-}
-
-static struct cowbuf_knob pages_to_scan_knob = {
-	.attr = __ATTR(pages_to_scan, 0644, knob_show, knob_store),
-	.val = &pages_to_scan,
-	.min = 1,
-	.max = 1U << 24,
-};
-
-static struct cowbuf_knob sleep_millisecs_knob = {
-	.attr = __ATTR(sleep_millisecs, 0644, knob_show, knob_store),
-	.val = &sleep_millisecs,
-	.min = 0,
-	.max = 60000,
-};
-
-static struct cowbuf_knob max_page_sharing_knob = {
-	.attr = __ATTR(max_page_sharing, 0644, knob_show, knob_store),
-	.val = &max_page_sharing,
-	.min = 2,
-	.max = 1U << 20,
-};
-
-static struct cowbuf_knob merge_across_users_knob = {
-	.attr = __ATTR(merge_across_users, 0644, knob_show, knob_store),
-	.val = &merge_across_users,
-	.min = 0,
-	.max = 1,
-};
-
-static ssize_t run_show(struct kobject *kobj, struct kobj_attribute *attr,
-			char *buf)
-{
-	return sysfs_emit(buf, "%u\n", READ_ONCE(merge_run));
-}
-
-static ssize_t run_store(struct kobject *kobj, struct kobj_attribute *attr,
-			 const char *buf, size_t count)
-{
-	unsigned int val;
-	int ret;
-
-	ret = kstrtouint(buf, 10, &val);
-	if (ret)
-		return ret;
-	if (val > 2)
-		return -EINVAL;
-	mutex_lock(&cowbuf_merge_mutex);
-	WRITE_ONCE(merge_run, val);
-	ret = val == 2 ? merge_unmerge_all() : 0;
-	mutex_unlock(&cowbuf_merge_mutex);
-	atomic_inc(&cowbuf_knob_seq);
-	wake_up_interruptible(&cowbuf_merge_wait);
-	return ret ? ret : count;
-}
-
-static struct kobj_attribute run_attr = __ATTR_RW(run);
-
-#define COWBUF_MERGE_COUNTER(_name, _expr)				\
-static ssize_t _name##_show(struct kobject *kobj,			\
-			    struct kobj_attribute *attr, char *buf)	\
-{									\
-	return sysfs_emit(buf, "%ld\n", (long)(_expr));			\
-}									\
-static struct kobj_attribute _name##_attr = __ATTR_RO(_name)
-
-static unsigned long pages_shared_now(void)
-{
-	unsigned long shared, sharing;
-
-	stable_counts(&shared, &sharing);
-	return shared;
-}
-
-static unsigned long pages_sharing_now(void)
-{
-	unsigned long shared, sharing;
-
-	stable_counts(&shared, &sharing);
-	return sharing;
-}
-
-COWBUF_MERGE_COUNTER(pages_shared, pages_shared_now());
-COWBUF_MERGE_COUNTER(pages_sharing, pages_sharing_now());
-COWBUF_MERGE_COUNTER(pages_unshared, atomic_long_read(&last_pages_unshared));
-COWBUF_MERGE_COUNTER(pages_volatile, atomic_long_read(&last_pages_volatile));
-COWBUF_MERGE_COUNTER(full_scans, atomic_long_read(&nr_full_scans));
-COWBUF_MERGE_COUNTER(zero_pages, atomic_long_read(&nr_zero_pages));
-COWBUF_MERGE_COUNTER(cow_breaks, atomic_long_read(&cowbuf_nr_cow_breaks));
-COWBUF_MERGE_COUNTER(pages_scanned, atomic_long_read(&nr_pages_scanned));
-
-static struct attribute *cowbuf_merge_attrs[] = {
-	&run_attr.attr,
-	&pages_to_scan_knob.attr.attr,
-	&sleep_millisecs_knob.attr.attr,
-	&max_page_sharing_knob.attr.attr,
-	&merge_across_users_knob.attr.attr,
-	&pages_shared_attr.attr,
-	&pages_sharing_attr.attr,
-	&pages_unshared_attr.attr,
-	&pages_volatile_attr.attr,
-	&full_scans_attr.attr,
-	&zero_pages_attr.attr,
-	&cow_breaks_attr.attr,
-	&pages_scanned_attr.attr,
-	NULL,
-};
-
-static const struct attribute_group cowbuf_merge_group = {
-	.attrs = cowbuf_merge_attrs,
-};
-
-/**
  * cowbuf_merge_init() - the tables, the cowbufd kthread, the sysfs files
  * @kobj: /sys/kernel/mm/cowbuf, where the knobs and counters go
  *
@@ -1315,28 +926,25 @@ static const struct attribute_group cowbuf_merge_group = {
  */
 int cowbuf_merge_init(struct kobject *kobj)
 {
-	struct page *zero = ZERO_PAGE(0);
 	int ret;
 
-	zero_hash = page_hash(zero);
+	zero_hash = page_hash(ZERO_PAGE(0));
 	ret = rhltable_init(&cowbuf_stable, &cowbuf_merge_params);
 	if (ret)
 		return ret;
 	ret = rhltable_init(&cowbuf_unstable, &cowbuf_merge_params);
 	if (ret)
 		goto err_destroy_stable;
-	cowbufd = kthread_run(cowbufd_fn, NULL, "cowbufd");
-	if (IS_ERR(cowbufd)) {
-		ret = PTR_ERR(cowbufd);
+	ret = cowbufd_start();
+	if (ret)
 		goto err_destroy_unstable;
-	}
-	ret = sysfs_create_group(kobj, &cowbuf_merge_group);
+	ret = cowbuf_merge_sysfs_init(kobj);
 	if (ret)
 		goto err_stop_thread;
 	return 0;
 
 err_stop_thread:
-	kthread_stop(cowbufd);
+	cowbufd_stop();
 err_destroy_unstable:
 	rhltable_destroy(&cowbuf_unstable);
 err_destroy_stable:
@@ -1354,8 +962,8 @@ void cowbuf_merge_exit(struct kobject *kobj)
 {
 	struct cowbuf_merge_node *node, *next;
 
-	sysfs_remove_group(kobj, &cowbuf_merge_group);
-	kthread_stop(cowbufd);
+	cowbuf_merge_sysfs_exit(kobj);
+	cowbufd_stop();
 	list_for_each_entry_safe(node, next, &cowbuf_stable_list, list)
 		stable_remove(node);
 	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list)

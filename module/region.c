@@ -309,6 +309,8 @@ static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t index,
 	old = xa_store(&region->slots, index, copy, GFP_NOWAIT);
 	WARN_ON_ONCE(old != page);
 	xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
+	/* For the merge scanner's back-off. */
+	xa_set_mark(&region->slots, index, COWBUF_SLOT_BROKEN);
 	cowbuf_frame_unshare_locked(page);
 	unlock_page(page);
 	cowbuf_region_unmap(region, index, 1);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * cowbuf selftests: same-page merging - duplicates and zero pages, counters,
- * copy-on-write breaks, run=2 and range unmerge, the volatile filter, the
+ * copy-on-write breaks, run=2 and range unmerge, one-pass convergence, the
+ * back-off of pages rewritten after a merge, the hash-only pass, the
  * sharing cap, trust domains, knobs, races with writers, and transfers of
  * merged pages. Needs root (the knobs).
  */
@@ -89,18 +90,20 @@ FIXTURE(merge) {
 	char *map;
 	size_t size;
 	long frames_before;
-	long saved[5];
+	long saved[7];
 };
 
-static const char *const knob_names[5] = {
+#define NR_KNOBS 7
+static const char *const knob_names[NR_KNOBS] = {
 	"run", "pages_to_scan", "sleep_millisecs", "max_page_sharing", "merge_across_users",
+	"hash_only", "max_backoff",
 };
 
 FIXTURE_SETUP(merge)
 {
 	int i;
 
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < NR_KNOBS; i++)
 		self->saved[i] = knob_get(knob_names[i]);
 	ASSERT_EQ(0, knob_set("run", 0));
 	ASSERT_EQ(0, knob_set("pages_to_scan", 1000));
@@ -123,7 +126,7 @@ FIXTURE_TEARDOWN(merge)
 	munmap(self->map, self->size);
 	close(self->fd);
 	close(self->dev);
-	for (i = 4; i >= 0; i--)
+	for (i = NR_KNOBS - 1; i >= 0; i--)
 		knob_set(knob_names[i], self->saved[i]);
 	EXPECT_EQ(self->frames_before, cowbuf_counter("frames"));
 }
@@ -169,6 +172,148 @@ TEST_F(merge, duplicates_merge_and_counters_match)
 	/* Still converged later: nothing unmerges by itself. */
 	ASSERT_TRUE(wait_full_scans(2));
 	EXPECT_EQ(frames - 24, cowbuf_counter("frames"));
+	EXPECT_TRUE(groups_intact(self->map));
+}
+
+/*
+ * Nothing but this fixture's region is mergeable and the scanner was
+ * stopped while it was filled, so the first pass that ends after run=1
+ * covered all of it.
+ */
+TEST_F(merge, duplicates_merge_in_one_pass)
+{
+	long frames;
+
+	fill_groups(self->map);
+	frames = cowbuf_counter("frames");
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(1));
+	EXPECT_EQ(32, shared_pages(self->fd));
+	EXPECT_EQ(frames - 24, cowbuf_counter("frames"));
+	EXPECT_TRUE(groups_intact(self->map));
+}
+
+TEST_F(merge, hash_only_reads_and_merges_nothing)
+{
+	long frames, scanned = knob_get("pages_scanned");
+
+	fill_groups(self->map);
+	frames = cowbuf_counter("frames");
+	ASSERT_EQ(0, knob_set("hash_only", 1));
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(2));
+	EXPECT_GE(knob_get("pages_scanned") - scanned, NR_PAGES);
+	EXPECT_EQ(0, shared_pages(self->fd));
+	EXPECT_EQ(frames, cowbuf_counter("frames"));
+	/* Nothing was write-protected: writes take no fault and are kept. */
+	fill_page(self->map + 40 * PAGE, 1000);
+	fill_page(self->map + 40 * PAGE, 2040);
+	/* Back to merging: everything merges in the next pass. */
+	ASSERT_EQ(0, knob_set("hash_only", 0));
+	ASSERT_TRUE(wait_full_scans(2));
+	EXPECT_EQ(32, shared_pages(self->fd));
+	EXPECT_TRUE(groups_intact(self->map));
+}
+
+struct same_writer {
+	char *page;
+	uint64_t word;
+	atomic_int stop;
+	atomic_long writes;
+};
+
+/* Write the page's first word with the value it already holds. */
+static void *rewrite_same(void *arg)
+{
+	struct same_writer *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		*(volatile uint64_t *)r->page = r->word;
+		atomic_fetch_add(&r->writes, 1);
+	}
+	return NULL;
+}
+
+/*
+ * Page 0 is rewritten with its own bytes, over and over, after it merged:
+ * its hash never changes, so a checksum filter (KSM's) would merge it again
+ * every pass; the back-off keeps it out after the first break until the
+ * writes stop, and then it merges again.
+ */
+TEST_F(merge, a_page_rewritten_after_a_merge_backs_off_then_merges_again)
+{
+	struct same_writer r = { .page = self->map };
+	struct cowbuf_merge_info info;
+	pthread_t thread;
+
+	fill_groups(self->map);
+	r.word = *(uint64_t *)self->map;
+	ASSERT_EQ(0, knob_set("sleep_millisecs", 10));
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(1));
+	ASSERT_EQ(32, shared_pages(self->fd));
+
+	ASSERT_EQ(0, pthread_create(&thread, NULL, rewrite_same, &r));
+	ASSERT_TRUE(wait_full_scans(8));
+	EXPECT_GT(knob_get("pages_backoff"), 0);
+	EXPECT_EQ(31, shared_pages(self->fd));
+	ASSERT_EQ(0, merge_info(self->fd, &info));
+	/* The first write broke the merge; a stall of the writer longer than a
+	 * pass may let it merge (and break) once more. */
+	EXPECT_GE(info.cow_breaks, 1);
+	EXPECT_LE(info.cow_breaks, 3);
+	atomic_store(&r.stop, 1);
+	pthread_join(thread, NULL);
+	EXPECT_GT(atomic_load(&r.writes), 1000);
+
+	/* Settled: after its back-off and a quiet pass it merges again. */
+	ASSERT_TRUE(wait_full_scans(4));
+	EXPECT_EQ(32, shared_pages(self->fd));
+	EXPECT_TRUE(groups_intact(self->map));
+}
+
+/*
+ * A page rewritten with its own bytes every third pass: without back-off
+ * (max_backoff=0) it merges again after every write, and every write breaks
+ * it; with back-off each break makes it wait twice as long, so only a few
+ * writes find it merged. The writes land between passes (20 ms apart).
+ */
+static long breaks_of_writes_every_third_pass(struct __test_metadata *_metadata,
+					      FIXTURE_DATA(merge) *self,
+					      int max_backoff)
+{
+	uint64_t word = *(uint64_t *)self->map;
+	struct cowbuf_merge_info info;
+	long before;
+	int i;
+
+	EXPECT_EQ(0, knob_set("max_backoff", max_backoff));
+	/* Start merged. */
+	EXPECT_TRUE(wait_full_scans(4));
+	EXPECT_EQ(32, shared_pages(self->fd));
+	EXPECT_EQ(0, merge_info(self->fd, &info));
+	before = info.cow_breaks;
+	for (i = 0; i < 20; i++) {
+		*(volatile uint64_t *)self->map = word;
+		EXPECT_TRUE(wait_full_scans(3));
+	}
+	EXPECT_EQ(0, merge_info(self->fd, &info));
+	return info.cow_breaks - before;
+}
+
+TEST_F(merge, backoff_cuts_the_breaks_of_a_page_rewritten_every_few_passes)
+{
+	long without, with;
+
+	fill_groups(self->map);
+	ASSERT_EQ(0, knob_set("sleep_millisecs", 20));
+	ASSERT_EQ(0, knob_set("run", 1));
+	without = breaks_of_writes_every_third_pass(_metadata, self, 0);
+	with = breaks_of_writes_every_third_pass(_metadata, self, 64);
+	TH_LOG("20 writes, one every third pass: %ld breaks without back-off, %ld with",
+	       without, with);
+	EXPECT_GE(without, 18);
+	EXPECT_LE(with, 8);
 	EXPECT_TRUE(groups_intact(self->map));
 }
 
@@ -384,6 +529,9 @@ TEST_F(merge, knobs_are_validated)
 	EXPECT_EQ(-EINVAL, knob_write("sleep_millisecs", "60001"));
 	EXPECT_EQ(-EINVAL, knob_write("max_page_sharing", "1"));
 	EXPECT_EQ(-EINVAL, knob_write("merge_across_users", "2"));
+	EXPECT_EQ(-EINVAL, knob_write("hash_only", "2"));
+	EXPECT_EQ(-EINVAL, knob_write("max_backoff", "65537"));
+	EXPECT_EQ(-EACCES, knob_write("pages_backoff", "1"));
 	EXPECT_EQ(-EACCES, knob_write("pages_shared", "1"));
 	EXPECT_EQ(0, knob_get("run"));
 	EXPECT_EQ(1000, knob_get("pages_to_scan"));

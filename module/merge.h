@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * cowbuf: what the parts of same-page merging share.
+ *
+ * merge.c merges candidates (the tables, the chunk scan, the back-off),
+ * cowbufd.c runs the scanner thread over the mergeable regions,
+ * merge_ranges.c keeps which ranges of a region may merge (and unmerges),
+ * merge_sysfs.c holds the knobs and counters of /sys/kernel/mm/cowbuf.
+ *
+ * Locking: cowbuf_merge_mutex protects the tables and their lists, the list
+ * of mergeable regions and the scanner's cursor in it, and every region's
+ * merge_node, merge_ranges and merge_backoff. It is taken before a region's
+ * map_lock, and before any page lock.
+ */
+#ifndef _COWBUF_MERGE_H
+#define _COWBUF_MERGE_H
+
+#include <linux/atomic.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+
+struct cowbuf_region;
+struct kobject;
+
+/**
+ * struct cowbuf_merge_range - pages [@start, @end) of a region may merge
+ * @node: link in cowbuf_region.merge_ranges
+ * @start: first page offset
+ * @end: page offset after the last
+ */
+struct cowbuf_merge_range {
+	struct list_head node;
+	pgoff_t start;
+	pgoff_t end;
+};
+
+/**
+ * struct cowbuf_merge_knobs - the tunables of /sys/kernel/mm/cowbuf
+ * @run: 0 stops the scanner, 1 runs it; 2 (stop and unmerge) reads back as 2
+ * @pages_to_scan: committed slots scanned per batch
+ * @sleep_millisecs: pause between batches
+ * @max_page_sharing: most slots one merged frame is shared by
+ * @merge_across_users: frames of different owners may merge
+ * @hash_only: the scanner only reads and hashes frames (a measurement mode)
+ * @max_backoff: passes a slot broken again and again stays out, at most
+ *
+ * Written by the sysfs stores (merge_sysfs.c), read with READ_ONCE() by the
+ * scanner, which each store wakes.
+ */
+struct cowbuf_merge_knobs {
+	unsigned int run;
+	unsigned int pages_to_scan;
+	unsigned int sleep_millisecs;
+	unsigned int max_page_sharing;
+	unsigned int merge_across_users;
+	unsigned int hash_only;
+	unsigned int max_backoff;
+};
+
+/**
+ * struct cowbuf_merge_stats - the scanner's counters
+ * @pages_scanned: slots looked at, ever
+ * @full_scans: passes over all mergeable ranges completed; the clock of
+ *	the back-off
+ * @zero_pages: pages of all-zero frames released
+ * @pages_volatile: pass in progress: slots whose bytes changed since their
+ *	previous hash
+ * @pages_unshared: candidates waiting in the unstable table
+ * @pages_backoff: pass in progress: slots kept from merging by back-off
+ * @last_volatile: @pages_volatile of the last completed pass
+ * @last_unshared: @pages_unshared at the end of the last completed pass
+ * @last_backoff: @pages_backoff of the last completed pass
+ */
+struct cowbuf_merge_stats {
+	atomic_long_t pages_scanned;
+	atomic_long_t full_scans;
+	atomic_long_t zero_pages;
+	atomic_long_t pages_volatile;
+	atomic_long_t pages_unshared;
+	atomic_long_t pages_backoff;
+	atomic_long_t last_volatile;
+	atomic_long_t last_unshared;
+	atomic_long_t last_backoff;
+};
+
+extern struct mutex cowbuf_merge_mutex;
+extern struct cowbuf_merge_knobs cowbuf_merge_knobs;
+extern struct cowbuf_merge_stats cowbuf_merge_stats;
+
+/* merge.c */
+unsigned long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start,
+				pgoff_t end, unsigned long budget, pgoff_t *next,
+				unsigned long *merged);
+void cowbuf_merge_end_pass(void);
+void cowbuf_merge_forget_candidates(struct cowbuf_region *region);
+void cowbuf_merge_stable_counts(unsigned long *shared, unsigned long *sharing);
+
+/* cowbufd.c */
+extern struct list_head cowbuf_merge_regions;
+int cowbufd_start(void);
+void cowbufd_stop(void);
+void cowbufd_kick(void);
+void cowbufd_add_region(struct cowbuf_region *region);
+void cowbufd_remove_region(struct cowbuf_region *region);
+
+/* merge_ranges.c */
+int cowbuf_merge_unmerge_all(void);
+
+/* merge_sysfs.c */
+int cowbuf_merge_sysfs_init(struct kobject *kobj);
+void cowbuf_merge_sysfs_exit(struct kobject *kobj);
+
+#endif /* _COWBUF_MERGE_H */

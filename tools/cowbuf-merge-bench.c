@@ -3,11 +3,14 @@
  * cowbuf-merge-bench: the same content merged by KSM and by cowbuf, side by
  * side in one run.
  *
- * SIZE MiB (default 256) is filled with pages of which half are duplicates,
- * in groups of 2, 4, 8, 16 and 32 identical pages, and half unique random
- * pages. The same bytes go once into MADV_MERGEABLE anonymous memory (KSM)
- * and once into a COWBUF_REGION_MERGEABLE region (cowbuf), each scanned with
- * the same pages_to_scan and sleep_millisecs=0. For each it measures:
+ *   cowbuf-merge-bench [SIZE_MIB [PAGES_TO_SCAN [VOLATILE_MIB [SECONDS]]]]
+ *
+ * Two mixes of SIZE MiB (default 256): "half", half the pages duplicates in
+ * groups of 2, 4, 8, 16 and 32 identical pages and half unique random pages;
+ * "tenth", a tenth duplicates in groups of 2 to 64 pages. The same bytes go
+ * once into MADV_MERGEABLE anonymous memory (KSM) and once into a
+ * COWBUF_REGION_MERGEABLE region (cowbuf), each scanned with the same
+ * pages_to_scan and sleep_millisecs=0. For each it measures:
  *
  *   converge_s     seconds from run=1 until pages_sharing is what the content
  *                  allows (duplicates minus groups)
@@ -18,11 +21,28 @@
  *   cow_us         time per write fault that breaks copy-on-write of a merged
  *                  page (one byte written to each merged page)
  *
- * Output: a table and lines "BENCH<TAB>merge<TAB>system<TAB>metric<TAB>value".
+ * and, as the bound, cowbuf's hash-only pass (system "hash": hash_only=1,
+ * cowbufd reads and hashes the same region once, nothing else): its
+ * converge_s is the time of one full pass, its cpu_s that pass's CPU.
+ *
+ * Then a volatile workload of VOLATILE MiB (default 64; 0 skips it): pages
+ * with one of 64 contents, merged, then rewritten for SECONDS (default 10),
+ * a random quarter of the pages every 200 ms, each with one of the 64
+ * contents again, so that the rewritten pages could merge again. With
+ * pages_to_scan as above and sleep_millisecs=20 it counts, for KSM, cowbuf
+ * and cowbuf without back-off (max_backoff=0), the writes that broke
+ * copy-on-write of a merged page (KSM: the page was KSM in /proc/kpageflags
+ * just before the write; cowbuf: its cow_breaks counter), per second, and
+ * the pages merged on average (pages_sharing, sampled every round).
+ *
+ * Output: tables and lines "BENCH<TAB>merge<TAB>MIX<TAB>SYSTEM<TAB>METRIC<TAB>
+ * VALUE" and "BENCH<TAB>volatile<TAB>SYSTEM<TAB>METRIC<TAB>VALUE".
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +129,7 @@ static double cpu_seconds(int pid)
 	return (utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static uint64_t rng = 0x853c49e6748fea9bull;
+static uint64_t rng;
 
 static uint64_t next_random(void)
 {
@@ -119,31 +139,47 @@ static uint64_t next_random(void)
 	return rng;
 }
 
+static void seed_random(void)
+{
+	rng = 0x853c49e6748fea9bull;
+}
+
+static void fill_page(char *page, uint64_t seed)
+{
+	uint64_t *w = (uint64_t *)page;
+	size_t k;
+
+	for (k = 0; k < page_size / 8; k++)
+		w[k] = seed * (k + 1);
+}
+
+enum mix { MIX_HALF, MIX_TENTH };
+static const char *const mix_names[] = { "half", "tenth" };
+
 /*
- * Half duplicates in groups of 2..32, half unique. Returns how many pages
- * merging can save (duplicates minus groups); *@dup_pages gets the pages
- * that have a duplicate.
+ * MIX_HALF: half duplicates in groups of 2..32, half unique. MIX_TENTH: a
+ * tenth duplicates in groups of 2..64 pages, the rest unique. Returns how
+ * many pages merging can save (duplicates minus groups); *@dup_pages gets
+ * the pages that have a duplicate.
  */
-static long fill(char *buf, size_t pages, long *dup_pages)
+static long fill(char *buf, size_t pages, enum mix mix, long *dup_pages)
 {
 	static const int groups[] = { 2, 4, 8, 16, 32 };
-	size_t p = 0, half = pages / 2, i, g = 0;
+	size_t dup_end = mix == MIX_HALF ? pages / 2 : pages / 10;
+	size_t p = 0, i, g = 0;
 	long saved = 0;
 
+	seed_random();
 	*dup_pages = 0;
-	while (p < half) {
-		int n = groups[g++ % ARRAY_SIZE(groups)];
+	while (p < dup_end) {
+		int n = mix == MIX_HALF ? groups[g++ % ARRAY_SIZE(groups)] :
+			2 + (int)(next_random() % 63);
 		uint64_t seed = next_random() | 1;
 
-		if (p + n > half)
-			n = half - p;
-		for (i = 0; i < (size_t)n; i++) {
-			uint64_t *w = (uint64_t *)(buf + (p + i) * page_size);
-			size_t k;
-
-			for (k = 0; k < page_size / 8; k++)
-				w[k] = seed * (k + 1);
-		}
+		if (p + n > dup_end)
+			n = dup_end - p;
+		for (i = 0; i < (size_t)n; i++)
+			fill_page(buf + (p + i) * page_size, seed);
 		if (n > 1) {
 			saved += n - 1;
 			*dup_pages += n;
@@ -161,7 +197,7 @@ static long fill(char *buf, size_t pages, long *dup_pages)
 }
 
 /* Run a scanner (KSM or cowbuf) over @buf until it converges. */
-static void measure(const char *dir, const char *thread, char *buf, size_t size,
+static void measure(const char *dir, const char *thread, char *buf,
 		    long expected, long dup_pages, long pages_to_scan,
 		    struct result *r)
 {
@@ -183,7 +219,7 @@ static void measure(const char *dir, const char *thread, char *buf, size_t size,
 		sharing = sysfs_get(dir, "pages_sharing") - base;
 		if (sharing >= expected)
 			break;
-		usleep(20000);
+		usleep(5000);
 	}
 	r->converge_s = now() - t0;
 	r->cpu_s = cpu_seconds(pid) - cpu0;
@@ -197,66 +233,103 @@ static void measure(const char *dir, const char *thread, char *buf, size_t size,
 	for (i = 0; i < (size_t)dup_pages; i++)
 		buf[i * page_size] ^= 1;
 	r->cow_us = (now() - t0) * 1e6 / dup_pages;
-	(void)size;
 }
 
-static void report(const char *system, const struct result *r)
+/*
+ * The bound: one hash-only pass of cowbufd over the region (hash_only=1),
+ * timed from one pass end to the next. Only the region is mergeable.
+ */
+static void measure_hash_pass(long pages_to_scan, struct result *r)
 {
-	printf("BENCH\tmerge\t%s\tconverge_s\t%.3f\n", system, r->converge_s);
-	printf("BENCH\tmerge\t%s\tcpu_s\t%.3f\n", system, r->cpu_s);
-	printf("BENCH\tmerge\t%s\tcpu_us_per_merged\t%.2f\n", system,
+	const char *cb = COWBUF_SYSFS_DIR;
+	int pid = find_thread("cowbufd");
+	double t0, cpu0, deadline;
+	long scans;
+
+	if (pid < 0)
+		die("cowbufd", ESRCH);
+	knob(cb, "pages_to_scan", pages_to_scan);
+	knob(cb, "sleep_millisecs", 0);
+	knob(cb, "hash_only", 1);
+	scans = sysfs_get(cb, "full_scans");
+	knob(cb, "run", 1);
+	deadline = now() + 300;
+	while (sysfs_get(cb, "full_scans") == scans && now() < deadline)
+		usleep(1000);
+	scans = sysfs_get(cb, "full_scans");
+	cpu0 = cpu_seconds(pid);
+	t0 = now();
+	while (sysfs_get(cb, "full_scans") == scans && now() < deadline)
+		usleep(1000);
+	r->converge_s = now() - t0;
+	r->cpu_s = cpu_seconds(pid) - cpu0;
+	r->converged = now() < deadline;
+	knob(cb, "run", 0);
+	knob(cb, "hash_only", 0);
+}
+
+static void report(enum mix mix, const char *system, const struct result *r)
+{
+	const char *m = mix_names[mix];
+
+	printf("BENCH\tmerge\t%s\t%s\tconverge_s\t%.3f\n", m, system, r->converge_s);
+	printf("BENCH\tmerge\t%s\t%s\tcpu_s\t%.3f\n", m, system, r->cpu_s);
+	if (!strcmp(system, "hash"))
+		return;
+	printf("BENCH\tmerge\t%s\t%s\tcpu_us_per_merged\t%.2f\n", m, system,
 	       r->merged > 0 ? r->cpu_s * 1e6 / r->merged : 0);
-	printf("BENCH\tmerge\t%s\tsaved_mib\t%.1f\n", system,
+	printf("BENCH\tmerge\t%s\t%s\tsaved_mib\t%.1f\n", m, system,
 	       r->merged * (double)page_size / (1 << 20));
-	printf("BENCH\tmerge\t%s\tcow_us\t%.2f\n", system, r->cow_us);
-	printf("BENCH\tmerge\t%s\tconverged\t%d\n", system, r->converged);
+	printf("BENCH\tmerge\t%s\t%s\tcow_us\t%.2f\n", m, system, r->cow_us);
+	printf("BENCH\tmerge\t%s\t%s\tconverged\t%d\n", m, system, r->converged);
 }
 
-int main(int argc, char **argv)
+static void reset(const char *dir)
 {
-	size_t size = (argc > 1 ? strtoull(argv[1], NULL, 0) : 256) << 20;
-	long pages_to_scan = argc > 2 ? strtol(argv[2], NULL, 0) : 1000;
-	const char *ksm = "/sys/kernel/mm/ksm", *cb = "/sys/kernel/mm/cowbuf";
-	struct result rk = { 0 }, rc = { 0 };
+	knob(dir, "run", 2);
+	knob(dir, "run", 0);
+}
+
+/* One mix, KSM then cowbuf, with the same bytes. */
+static void run_mix(enum mix mix, size_t size, long pages_to_scan)
+{
+	const char *ksm = "/sys/kernel/mm/ksm", *cb = COWBUF_SYSFS_DIR;
+	struct result rk = { 0 }, rc = { 0 }, rh = { 0 };
 	long expected, dup_pages;
 	char *anon, *region;
 	int dev, fd, ret;
 
-	page_size = sysconf(_SC_PAGESIZE);
 	anon = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (anon == MAP_FAILED)
 		die("mmap", errno);
-	expected = fill(anon, size / page_size, &dup_pages);
-	printf("# %zu MiB, %ld pages in duplicate groups, %ld can be saved; pages_to_scan %ld\n",
-	       size >> 20, dup_pages, expected, pages_to_scan);
+	expected = fill(anon, size / page_size, mix, &dup_pages);
+	printf("# mix %s: %zu MiB, %ld pages in duplicate groups, %ld can be saved; pages_to_scan %ld\n",
+	       mix_names[mix], size >> 20, dup_pages, expected, pages_to_scan);
 
-	/* KSM */
-	knob(ksm, "run", 2);
-	knob(ksm, "run", 0);
+	reset(ksm);
 	if (madvise(anon, size, MADV_MERGEABLE))
 		die("MADV_MERGEABLE", errno);
-	measure(ksm, "ksmd", anon, size, expected, dup_pages, pages_to_scan, &rk);
-	knob(ksm, "run", 2);
-	knob(ksm, "run", 0);
+	measure(ksm, "ksmd", anon, expected, dup_pages, pages_to_scan, &rk);
+	reset(ksm);
+	munmap(anon, size);
 
-	/* cowbuf, with the same bytes */
 	dev = cowbuf_open();
 	if (dev < 0)
 		die(COWBUF_DEV_PATH, dev);
-	knob(cb, "run", 2);
-	knob(cb, "run", 0);
+	reset(cb);
 	fd = cowbuf_region_create(dev, size, COWBUF_REGION_MERGEABLE | COWBUF_FD_CLOEXEC);
 	if (fd < 0)
 		die("region create", fd);
 	ret = cowbuf_map(fd, size, 0, PROT_READ | PROT_WRITE, (void **)&region);
 	if (ret)
 		die("region mmap", ret);
-	rng = 0x853c49e6748fea9bull;
-	fill(region, size / page_size, &dup_pages);
-	munmap(anon, size);
-	measure(cb, "cowbufd", region, size, expected, dup_pages, pages_to_scan, &rc);
-	knob(cb, "run", 2);
-	knob(cb, "run", 0);
+	fill(region, size / page_size, mix, &dup_pages);
+	measure_hash_pass(pages_to_scan, &rh);
+	measure(cb, "cowbufd", region, expected, dup_pages, pages_to_scan, &rc);
+	reset(cb);
+	munmap(region, size);
+	close(fd);
+	close(dev);
 
 	printf("# %-8s %12s %10s %18s %10s %10s %s\n", "system", "converge_s", "cpu_s",
 	       "cpu_us_per_merged", "saved_MiB", "cow_us", "converged");
@@ -266,10 +339,168 @@ int main(int argc, char **argv)
 	printf("# %-8s %12.2f %10.2f %18.2f %10.1f %10.2f %d\n", "cowbuf", rc.converge_s,
 	       rc.cpu_s, rc.merged > 0 ? rc.cpu_s * 1e6 / rc.merged : 0,
 	       rc.merged * (double)page_size / (1 << 20), rc.cow_us, rc.converged);
-	report("ksm", &rk);
-	report("cowbuf", &rc);
-	munmap(region, size);
-	close(fd);
+	printf("# %-8s %12.2f %10.2f   (one hash-only pass: the bound)\n", "hash",
+	       rh.converge_s, rh.cpu_s);
+	report(mix, "ksm", &rk);
+	report(mix, "cowbuf", &rc);
+	report(mix, "hash", &rh);
+}
+
+/* Contents of the volatile workload: one of 64. */
+#define VOLATILE_CONTENTS	64
+#define VOLATILE_ROUND_US	200000
+
+struct vresult {
+	long breaks;
+	long writes;
+	double seconds;
+	double sharing_avg;
+	int converged;
+};
+
+/* Whether the page at @addr is a KSM page now (root: /proc/kpageflags). */
+static int is_ksm_page(int pagemap, int kpageflags, char *addr)
+{
+	uint64_t entry, flags;
+	off_t off = (uintptr_t)addr / page_size * 8;
+
+	if (pread(pagemap, &entry, 8, off) != 8 || !(entry & (1ULL << 63)))
+		return 0;
+	entry &= (1ULL << 55) - 1;
+	if (pread(kpageflags, &flags, 8, entry * 8) != 8)
+		die("/proc/kpageflags", errno);
+	return !!(flags & (1ULL << 21));	/* KPF_KSM */
+}
+
+/*
+ * Merge @buf (filled with the volatile contents), then rewrite a random
+ * quarter of its pages every round for @seconds, counting the writes that
+ * broke copy-on-write of a merged page.
+ */
+static void volatile_run(const char *dir, char *buf, size_t pages, double seconds,
+			 long pages_to_scan, int ksm, struct vresult *r)
+{
+	long target = pages - VOLATILE_CONTENTS, breaks0 = 0, samples = 0;
+	int pagemap = -1, kpageflags = -1;
+	double t0, deadline, next;
+	size_t p, i;
+
+	for (p = 0; p < pages; p++)
+		fill_page(buf + p * page_size, p % VOLATILE_CONTENTS + 1);
+	if (ksm) {
+		pagemap = open("/proc/self/pagemap", O_RDONLY);
+		kpageflags = open("/proc/kpageflags", O_RDONLY);
+		if (pagemap < 0 || kpageflags < 0)
+			die("/proc/self/pagemap, /proc/kpageflags", errno);
+	} else {
+		breaks0 = sysfs_get(dir, "cow_breaks");
+	}
+	knob(dir, "pages_to_scan", pages_to_scan);
+	knob(dir, "sleep_millisecs", 20);
+	knob(dir, "run", 1);
+	deadline = now() + 300;
+	while (sysfs_get(dir, "pages_sharing") < target && now() < deadline)
+		usleep(20000);
+	r->converged = now() < deadline;
+
+	seed_random();
+	memset(r, 0, offsetof(struct vresult, converged));
+	t0 = now();
+	for (next = t0; now() - t0 < seconds; ) {
+		for (i = 0; i < pages / 4; i++) {
+			p = next_random() % pages;
+			if (ksm)
+				r->breaks += is_ksm_page(pagemap, kpageflags, buf + p * page_size);
+			fill_page(buf + p * page_size, next_random() % VOLATILE_CONTENTS + 1);
+			r->writes++;
+		}
+		r->sharing_avg += sysfs_get(dir, "pages_sharing");
+		samples++;
+		next += VOLATILE_ROUND_US / 1e6;
+		if (next > now())
+			usleep((next - now()) * 1e6);
+	}
+	r->seconds = now() - t0;
+	r->sharing_avg = r->sharing_avg / samples * page_size / (1 << 20);
+	if (!ksm)
+		r->breaks = sysfs_get(dir, "cow_breaks") - breaks0;
+	reset(dir);
+	if (ksm) {
+		close(pagemap);
+		close(kpageflags);
+	}
+}
+
+static void volatile_report(const char *system, const struct vresult *r)
+{
+	printf("# %-18s %10ld %10ld %12.1f %12.1f %d\n", system, r->writes, r->breaks,
+	       r->breaks / r->seconds, r->sharing_avg, r->converged);
+	printf("BENCH\tvolatile\t%s\twrites\t%ld\n", system, r->writes);
+	printf("BENCH\tvolatile\t%s\tbreaks\t%ld\n", system, r->breaks);
+	printf("BENCH\tvolatile\t%s\tbreaks_per_s\t%.1f\n", system, r->breaks / r->seconds);
+	printf("BENCH\tvolatile\t%s\tsharing_mib_avg\t%.1f\n", system, r->sharing_avg);
+	printf("BENCH\tvolatile\t%s\tconverged\t%d\n", system, r->converged);
+}
+
+static void run_volatile(size_t size, double seconds, long pages_to_scan)
+{
+	const char *ksm = "/sys/kernel/mm/ksm", *cb = COWBUF_SYSFS_DIR;
+	struct vresult rk, rc, rn;
+	long backoff;
+	char *buf;
+	int dev, fd, ret;
+
+	buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		die("mmap", errno);
+	reset(ksm);
+	if (madvise(buf, size, MADV_MERGEABLE))
+		die("MADV_MERGEABLE", errno);
+	volatile_run(ksm, buf, size / page_size, seconds, pages_to_scan, 1, &rk);
+	munmap(buf, size);
+
+	dev = cowbuf_open();
+	if (dev < 0)
+		die(COWBUF_DEV_PATH, dev);
+	backoff = sysfs_get(cb, "max_backoff");
+	reset(cb);
+	for (int nobackoff = 0; nobackoff < 2; nobackoff++) {
+		knob(cb, "max_backoff", nobackoff ? 0 : backoff);
+		fd = cowbuf_region_create(dev, size,
+					  COWBUF_REGION_MERGEABLE | COWBUF_FD_CLOEXEC);
+		if (fd < 0)
+			die("region create", fd);
+		ret = cowbuf_map(fd, size, 0, PROT_READ | PROT_WRITE, (void **)&buf);
+		if (ret)
+			die("region mmap", ret);
+		volatile_run(cb, buf, size / page_size, seconds, pages_to_scan, 0,
+			     nobackoff ? &rn : &rc);
+		munmap(buf, size);
+		close(fd);
+	}
+	knob(cb, "max_backoff", backoff);
 	close(dev);
+
+	printf("# volatile: %zu MiB of %d contents, a random quarter rewritten every %d ms for %.0f s; pages_to_scan %ld, sleep_millisecs 20\n",
+	       size >> 20, VOLATILE_CONTENTS, VOLATILE_ROUND_US / 1000, seconds, pages_to_scan);
+	printf("# %-18s %10s %10s %12s %12s %s\n", "system", "writes", "breaks",
+	       "breaks_per_s", "shared_MiB", "converged");
+	volatile_report("ksm", &rk);
+	volatile_report("cowbuf", &rc);
+	volatile_report("cowbuf-nobackoff", &rn);
+}
+
+int main(int argc, char **argv)
+{
+	size_t size = (argc > 1 ? strtoull(argv[1], NULL, 0) : 256) << 20;
+	long pages_to_scan = argc > 2 ? strtol(argv[2], NULL, 0) : 1000;
+	size_t vsize = (argc > 3 ? strtoull(argv[3], NULL, 0) : 64) << 20;
+	double seconds = argc > 4 ? strtod(argv[4], NULL) : 10;
+
+	page_size = sysconf(_SC_PAGESIZE);
+	run_mix(MIX_HALF, size, pages_to_scan);
+	run_mix(MIX_TENTH, size, pages_to_scan);
+	if (vsize)
+		run_volatile(vsize, seconds, pages_to_scan);
 	return 0;
 }

@@ -88,9 +88,14 @@ frame_us() {
 	grep -P "^BENCH\tframe\t$1\t" "$log" | cut -f5
 }
 
-# metric of cowbuf-merge-bench for SYSTEM METRIC
+# metric of cowbuf-merge-bench for MIX SYSTEM METRIC
 merge_value() {
-	grep -P "^BENCH\tmerge\t$1\t$2\t" "$log" | cut -f5
+	grep -P "^BENCH\tmerge\t$1\t$2\t$3\t" "$log" | cut -f6
+}
+
+# metric of the volatile workload for SYSTEM METRIC
+volatile_value() {
+	grep -P "^BENCH\tvolatile\t$1\t$2\t" "$log" | cut -f5
 }
 
 ratio() {
@@ -200,24 +205,51 @@ ratio() {
 		echo
 		echo "## Same-page merging: cowbuf against KSM (cowbuf-merge-bench)"
 		echo
-		grep -E '^# [0-9]+ MiB, ' "$log" | sed 's/^# //'
-		echo
 		echo "The same bytes in MADV_MERGEABLE anonymous memory (KSM) and in a"
 		echo "mergeable cowbuf region, each scanner run alone with the same"
-		echo "pages_to_scan and sleep_millisecs=0, in the same VM run."
-		echo
-		echo "| metric | KSM | cowbuf | cowbuf / KSM |"
-		echo "|---|---:|---:|---:|"
-		for metric in converge_s cpu_s cpu_us_per_merged saved_mib cow_us converged; do
-			k=$(merge_value ksm "$metric")
-			c=$(merge_value cowbuf "$metric")
-			printf '| %s | %s | %s | %s |\n' "$metric" "$k" "$c" "$(ratio "$c" "$k")"
+		echo "pages_to_scan and sleep_millisecs=0, in the same VM run. *hash* is"
+		echo "the bound: one pass of cowbufd with hash_only=1, which reads and"
+		echo "hashes the same region and does nothing else."
+		for mix in half tenth; do
+			echo
+			grep -E "^# mix $mix: " "$log" | sed 's/^# //'
+			echo
+			echo "| metric | KSM | cowbuf | cowbuf / KSM | hash pass | cowbuf / hash |"
+			echo "|---|---:|---:|---:|---:|---:|"
+			for metric in converge_s cpu_s cpu_us_per_merged saved_mib cow_us converged; do
+				k=$(merge_value $mix ksm "$metric")
+				c=$(merge_value $mix cowbuf "$metric")
+				h=$(merge_value $mix hash "$metric")
+				printf '| %s | %s | %s | %s | %s | %s |\n' "$metric" "$k" "$c" \
+					"$(ratio "$c" "$k")" "${h:--}" "$(ratio "$c" "$h")"
+			done
 		done
 		echo
 		echo "Below 1, cowbuf took less time or CPU. converge_s: seconds from run=1"
-		echo "until pages_sharing reached what the content allows; cpu_s: the scanner"
-		echo "thread's CPU time meanwhile (ksmd, cowbufd, /proc/<pid>/stat); cow_us:"
-		echo "time per write that breaks copy-on-write of a merged page."
+		echo "until pages_sharing reached what the content allows (for *hash*: one"
+		echo "full pass); cpu_s: the scanner thread's CPU time meanwhile (ksmd,"
+		echo "cowbufd, /proc/<pid>/stat); cow_us: time per write that breaks"
+		echo "copy-on-write of a merged page."
+		if grep -qP '^BENCH\tvolatile\t' "$log"; then
+			echo
+			echo "### Volatile workload"
+			echo
+			grep -E '^# volatile: ' "$log" | sed 's/^# //'
+			echo
+			echo "| system | writes | COW breaks | breaks/s | merged MiB (avg) | breaks/s vs KSM |"
+			echo "|---|---:|---:|---:|---:|---:|"
+			kb=$(volatile_value ksm breaks_per_s)
+			for sys in ksm cowbuf cowbuf-nobackoff; do
+				b=$(volatile_value $sys breaks_per_s)
+				printf '| %s | %s | %s | %s | %s | %s |\n' "$sys" \
+					"$(volatile_value $sys writes)" "$(volatile_value $sys breaks)" \
+					"$b" "$(volatile_value $sys sharing_mib_avg)" "$(ratio "$b" "$kb")"
+			done
+			echo
+			echo "A COW break is a write to a page that was merged (KSM: KPF_KSM in"
+			echo "/proc/kpageflags just before the write; cowbuf: its cow_breaks counter):"
+			echo "a merge undone. cowbuf-nobackoff is cowbuf with max_backoff=0."
+		fi
 		echo
 		echo "![merge](merge.png)"
 		echo
@@ -234,8 +266,8 @@ if command -v gnuplot >/dev/null && grep -qP '^BENCH\tmerge\t' "$log"; then
 	{
 		echo "metric ksm cowbuf"
 		for metric in converge_s cpu_us_per_merged cow_us; do
-			echo "$metric 1 $(ratio "$(merge_value cowbuf "$metric")" \
-				"$(merge_value ksm "$metric")")"
+			echo "$metric 1 $(ratio "$(merge_value half cowbuf "$metric")" \
+				"$(merge_value half ksm "$metric")")"
 		done
 	} >"$out/merge.dat"
 	gnuplot <<EOF

@@ -31,7 +31,8 @@ static const char usage_text[] =
 "  stats [--watch [SECONDS]]\n"
 "                       merge counters and knobs, once or every SECONDS (1)\n"
 "  set KNOB VALUE       set a merge knob: run, pages_to_scan, sleep_millisecs,\n"
-"                       max_page_sharing, merge_across_users\n"
+"                       max_page_sharing, merge_across_users, max_backoff,\n"
+"                       hash_only\n"
 "  create SIZE [--huge] [--commit] [--fill SEED]\n"
 "                       reserve a region of SIZE bytes (K, M, G suffixes), map it,\n"
 "                       optionally commit it and fill it, and show what it holds;\n"
@@ -191,12 +192,12 @@ static int cmd_info(void)
 
 static const char *const merge_knobs[] = {
 	"run", "pages_to_scan", "sleep_millisecs", "max_page_sharing",
-	"merge_across_users",
+	"merge_across_users", "max_backoff", "hash_only",
 };
 
 static const char *const merge_counters[] = {
 	"pages_shared", "pages_sharing", "pages_unshared", "pages_volatile",
-	"full_scans", "zero_pages", "cow_breaks", "pages_scanned", "frames",
+	"pages_backoff", "full_scans", "zero_pages", "cow_breaks", "pages_scanned", "frames",
 };
 
 static int cmd_stats(int argc, char **argv)

@@ -9,7 +9,7 @@ pkgs=(
 	gcc make libc6-dev perl python3 rsync cpio gzip xz-utils
 	linux-headers-amd64 linux-source-6.1
 	bc flex bison libelf-dev libssl-dev dwarves
-	sparse qemu-system-x86 busybox-static gnuplot-nox libnuma-dev stress-ng
+	sparse qemu-system-x86 busybox-static gnuplot-nox libnuma-dev stress-ng linux-perf
 	dkms python3-sphinx groff-base man-db
 )
 

@@ -27,7 +27,7 @@ lane=${1:-}
 action=${2:-check}
 case "$lane" in
 stock | debug) ;;
-*) die "usage: run.sh stock|debug [check|demo|bench|gauntlet|probe]" ;;
+*) die "usage: run.sh stock|debug [check|demo|bench|bench-merge|profile-merge|gauntlet|probe]" ;;
 esac
 
 out=$top/build/$lane
@@ -82,6 +82,7 @@ build_initramfs() {
 		[ -e "$f" ] && cp "$f" "$root/cowbuf/tools/vm-$(basename "$f")"
 	done
 	[ "$action" = gauntlet ] && add_dynamic_program "$root" "$(command -v stress-ng)"
+	[ "$action" = profile-merge ] && add_dynamic_program "$root" "$(command -v perf)"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initramfs.gz"
 }
 

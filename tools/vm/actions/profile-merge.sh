@@ -1,0 +1,18 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Where cowbufd's time goes: cowbuf-merge-bench's two mixes (no volatile
+# part) under perf record -e cpu-clock (a software event: no PMU under TCG),
+# then the symbols of cowbufd's samples, and ksmd's for comparison.
+#   tools/vm/run.sh stock profile-merge
+modprobe cowbuf || exit 1
+echo 0 >/proc/sys/kernel/kptr_restrict
+echo -1 >/proc/sys/kernel/perf_event_paranoid
+perf record -q -e cpu-clock -a -o /tmp/perf.data -- \
+	cowbuf-merge-bench "${cbmerge:-256}" "${cbscan:-1000}" 0 >/tmp/bench.log 2>&1
+grep -v '^BENCH' /tmp/bench.log
+for comm in cowbufd ksmd; do
+	echo "# perf: $comm, by symbol"
+	perf report -q -i /tmp/perf.data --stdio --comm "$comm" --sort sym 2>/dev/null |
+		grep -v '^$' | head -40
+done

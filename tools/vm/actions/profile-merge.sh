@@ -11,8 +11,10 @@ echo -1 >/proc/sys/kernel/perf_event_paranoid
 perf record -q -e cpu-clock -a -o /tmp/perf.data -- \
 	cowbuf-merge-bench "${cbmerge:-256}" "${cbscan:-1000}" 0 >/tmp/bench.log 2>&1
 grep -v '^BENCH' /tmp/bench.log
+echo "# perf: samples by thread"
+perf report -q -i /tmp/perf.data --stdio --sort comm 2>/dev/null | grep -v '^$' | head -12
 for comm in cowbufd ksmd; do
 	echo "# perf: $comm, by symbol"
-	perf report -q -i /tmp/perf.data --stdio --comm "$comm" --sort sym 2>/dev/null |
-		grep -v '^$' | head -40
+	perf report -q -i /tmp/perf.data --stdio --comm "$comm" --sort sym --percentage relative \
+		2>/dev/null | grep -v '^$' | head -40
 done

@@ -117,6 +117,16 @@ static const struct rhashtable_params cowbuf_merge_params = {
 };
 
 /*
+ * The unstable table is emptied at the end of every pass and filled again
+ * by the next: shrinking it in between would only make it grow again.
+ */
+static const struct rhashtable_params cowbuf_unstable_params = {
+	.head_offset = offsetof(struct cowbuf_merge_node, hnode),
+	.key_offset = offsetof(struct cowbuf_merge_node, hash),
+	.key_len = sizeof(unsigned long),
+};
+
+/*
  * The tables and their lists, under cowbuf_merge_mutex (see merge.h), which
  * also serializes the scanner: there is one.
  */
@@ -341,7 +351,7 @@ static void stable_remove(struct cowbuf_merge_node *node)
 
 static void unstable_remove(struct cowbuf_merge_node *node)
 {
-	rhltable_remove(&cowbuf_unstable, &node->hnode, cowbuf_merge_params);
+	rhltable_remove(&cowbuf_unstable, &node->hnode, cowbuf_unstable_params);
 	list_del(&node->list);
 	kfree(node);
 	atomic_long_dec(&cowbuf_merge_stats.pages_unshared);
@@ -415,7 +425,7 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	struct page *target;
 
 	rcu_read_lock();
-	list = rhltable_lookup(&cowbuf_unstable, &hash, cowbuf_merge_params);
+	list = rhltable_lookup(&cowbuf_unstable, &hash, cowbuf_unstable_params);
 	rhl_for_each_entry_rcu(node, pos, list, hnode) {
 		if ((node->region != region || node->pgoff != pgoff) &&
 		    same_domain(node->uid, region->user->uid)) {
@@ -431,7 +441,7 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 			return false;
 		node->region = region;
 		node->pgoff = pgoff;
-		if (rhltable_insert(&cowbuf_unstable, &node->hnode, cowbuf_merge_params)) {
+		if (rhltable_insert(&cowbuf_unstable, &node->hnode, cowbuf_unstable_params)) {
 			kfree(node);
 			return false;
 		}
@@ -932,7 +942,7 @@ int cowbuf_merge_init(struct kobject *kobj)
 	ret = rhltable_init(&cowbuf_stable, &cowbuf_merge_params);
 	if (ret)
 		return ret;
-	ret = rhltable_init(&cowbuf_unstable, &cowbuf_merge_params);
+	ret = rhltable_init(&cowbuf_unstable, &cowbuf_unstable_params);
 	if (ret)
 		goto err_destroy_stable;
 	ret = cowbufd_start();

@@ -109,6 +109,7 @@ struct page *cowbuf_frame_huge_zero(void);
 void cowbuf_frame_exit(void);
 unsigned long cowbuf_frame_sharers(struct page *page);
 unsigned long cowbuf_frame_sharers_racy(struct page *page);
+bool cowbuf_frame_stable(struct page *page);
 void cowbuf_frame_set_stable_locked(struct page *page, bool stable);
 void cowbuf_frame_share_locked(struct page *page);
 void cowbuf_frame_unshare_locked(struct page *page);

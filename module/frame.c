@@ -203,6 +203,18 @@ unsigned long cowbuf_frame_sharers_racy(struct page *page)
 }
 
 /**
+ * cowbuf_frame_stable() - whether the stable table holds a reference
+ * @page: the frame, locked by the caller
+ *
+ * Return: true if it does.
+ */
+bool cowbuf_frame_stable(struct page *page)
+{
+	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
+	return page_private(page) & COWBUF_FRAME_STABLE;
+}
+
+/**
  * cowbuf_frame_set_stable_locked() - note the stable table's reference
  * @page: the frame, locked by the caller
  * @stable: whether the table holds a reference from now on

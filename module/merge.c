@@ -470,7 +470,20 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 		goto out_unlock;
 	if (!trylock_page(target))
 		goto out_unlock;
-	/* The other slot must not have been written since it was hashed. */
+	/*
+	 * The other slot must not have been written since it was hashed. Its
+	 * frame may be a stable frame already, under another hash: one whose
+	 * sharers broke away, written in place by the last, which is still in
+	 * the table until the pass ends. A second stable entry would hold a
+	 * second reference that frame_holder_refs() does not count, and SEND
+	 * would see it as a pin.
+	 */
+	if (cowbuf_frame_stable(target)) {
+		unlock_page(target);
+		unlock_page(page);
+		kfree(stable);
+		goto out_put_stale;
+	}
 	if (!slot_clean(other, found->pgoff, target) ||
 	    cowbuf_frame_pinned(target) ||
 	    cowbuf_frame_sharers(target) >= READ_ONCE(cowbuf_merge_knobs.max_page_sharing) ||

@@ -236,14 +236,15 @@ ratio() {
 			echo
 			grep -E '^# volatile: ' "$log" | sed 's/^# //'
 			echo
-			echo "| system | writes | COW breaks | breaks/s | merged MiB (avg) | breaks/s vs KSM |"
-			echo "|---|---:|---:|---:|---:|---:|"
+			echo "| system | writes | COW breaks | breaks/s | breaks per write | merged MiB (avg) | breaks/s vs KSM |"
+			echo "|---|---:|---:|---:|---:|---:|---:|"
 			kb=$(volatile_value ksm breaks_per_s)
 			for sys in ksm cowbuf cowbuf-nobackoff; do
 				b=$(volatile_value $sys breaks_per_s)
-				printf '| %s | %s | %s | %s | %s | %s |\n' "$sys" \
+				printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$sys" \
 					"$(volatile_value $sys writes)" "$(volatile_value $sys breaks)" \
-					"$b" "$(volatile_value $sys sharing_mib_avg)" "$(ratio "$b" "$kb")"
+					"$b" "$(volatile_value $sys breaks_per_write)" \
+					"$(volatile_value $sys sharing_mib_avg)" "$(ratio "$b" "$kb")"
 			done
 			echo
 			echo "A COW break is a write to a page that was merged (KSM: KPF_KSM in"

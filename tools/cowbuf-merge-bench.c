@@ -32,8 +32,10 @@
  * pages_to_scan as above and sleep_millisecs=20 it counts, for KSM, cowbuf
  * and cowbuf without back-off (max_backoff=0), the writes that broke
  * copy-on-write of a merged page (KSM: the page was KSM in /proc/kpageflags
- * just before the write; cowbuf: its cow_breaks counter), per second, and
- * the pages merged on average (pages_sharing, sampled every round).
+ * just before the write; cowbuf: its cow_breaks counter; the writer reads
+ * /proc/kpageflags before every write for all three, so that it writes at
+ * the same rate), per second and per write, and the pages merged on average
+ * (pages_sharing, sampled every round).
  *
  * Output: tables and lines "BENCH<TAB>merge<TAB>MIX<TAB>SYSTEM<TAB>METRIC<TAB>
  * VALUE" and "BENCH<TAB>volatile<TAB>SYSTEM<TAB>METRIC<TAB>VALUE".
@@ -382,20 +384,19 @@ static void volatile_run(const char *dir, char *buf, size_t pages, double second
 			 long pages_to_scan, int ksm, struct vresult *r)
 {
 	long target = pages - VOLATILE_CONTENTS, breaks0 = 0, samples = 0;
-	int pagemap = -1, kpageflags = -1;
+	int pagemap, kpageflags, ret;
 	double t0, deadline, next;
 	size_t p, i;
 
 	for (p = 0; p < pages; p++)
 		fill_page(buf + p * page_size, p % VOLATILE_CONTENTS + 1);
-	if (ksm) {
-		pagemap = open("/proc/self/pagemap", O_RDONLY);
-		kpageflags = open("/proc/kpageflags", O_RDONLY);
-		if (pagemap < 0 || kpageflags < 0)
-			die("/proc/self/pagemap, /proc/kpageflags", errno);
-	} else {
+	/* Opened, and read before every write, for cowbuf too: same writer. */
+	pagemap = open("/proc/self/pagemap", O_RDONLY);
+	kpageflags = open("/proc/kpageflags", O_RDONLY);
+	if (pagemap < 0 || kpageflags < 0)
+		die("/proc/self/pagemap, /proc/kpageflags", errno);
+	if (!ksm)
 		breaks0 = sysfs_get(dir, "cow_breaks");
-	}
 	knob(dir, "pages_to_scan", pages_to_scan);
 	knob(dir, "sleep_millisecs", 20);
 	knob(dir, "run", 1);
@@ -410,8 +411,9 @@ static void volatile_run(const char *dir, char *buf, size_t pages, double second
 	for (next = t0; now() - t0 < seconds; ) {
 		for (i = 0; i < pages / 4; i++) {
 			p = next_random() % pages;
+			ret = is_ksm_page(pagemap, kpageflags, buf + p * page_size);
 			if (ksm)
-				r->breaks += is_ksm_page(pagemap, kpageflags, buf + p * page_size);
+				r->breaks += ret;
 			fill_page(buf + p * page_size, next_random() % VOLATILE_CONTENTS + 1);
 			r->writes++;
 		}
@@ -426,19 +428,20 @@ static void volatile_run(const char *dir, char *buf, size_t pages, double second
 	if (!ksm)
 		r->breaks = sysfs_get(dir, "cow_breaks") - breaks0;
 	reset(dir);
-	if (ksm) {
-		close(pagemap);
-		close(kpageflags);
-	}
+	close(pagemap);
+	close(kpageflags);
 }
 
 static void volatile_report(const char *system, const struct vresult *r)
 {
-	printf("# %-18s %10ld %10ld %12.1f %12.1f %d\n", system, r->writes, r->breaks,
-	       r->breaks / r->seconds, r->sharing_avg, r->converged);
+	printf("# %-18s %10ld %10ld %12.1f %16.3f %12.1f %d\n", system, r->writes,
+	       r->breaks, r->breaks / r->seconds, (double)r->breaks / r->writes,
+	       r->sharing_avg, r->converged);
 	printf("BENCH\tvolatile\t%s\twrites\t%ld\n", system, r->writes);
 	printf("BENCH\tvolatile\t%s\tbreaks\t%ld\n", system, r->breaks);
 	printf("BENCH\tvolatile\t%s\tbreaks_per_s\t%.1f\n", system, r->breaks / r->seconds);
+	printf("BENCH\tvolatile\t%s\tbreaks_per_write\t%.3f\n", system,
+	       (double)r->breaks / r->writes);
 	printf("BENCH\tvolatile\t%s\tsharing_mib_avg\t%.1f\n", system, r->sharing_avg);
 	printf("BENCH\tvolatile\t%s\tconverged\t%d\n", system, r->converged);
 }
@@ -484,8 +487,8 @@ static void run_volatile(size_t size, double seconds, long pages_to_scan)
 
 	printf("# volatile: %zu MiB of %d contents, a random quarter rewritten every %d ms for %.0f s; pages_to_scan %ld, sleep_millisecs 20\n",
 	       size >> 20, VOLATILE_CONTENTS, VOLATILE_ROUND_US / 1000, seconds, pages_to_scan);
-	printf("# %-18s %10s %10s %12s %12s %s\n", "system", "writes", "breaks",
-	       "breaks_per_s", "shared_MiB", "converged");
+	printf("# %-18s %10s %10s %12s %16s %12s %s\n", "system", "writes", "breaks",
+	       "breaks_per_s", "breaks_per_write", "shared_MiB", "converged");
 	volatile_report("ksm", &rk);
 	volatile_report("cowbuf", &rc);
 	volatile_report("cowbuf-nobackoff", &rn);

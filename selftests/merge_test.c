@@ -317,6 +317,42 @@ TEST_F(merge, backoff_cuts_the_breaks_of_a_page_rewritten_every_few_passes)
 	EXPECT_TRUE(groups_intact(self->map));
 }
 
+/*
+ * A merged frame whose other sharer broke away, then written in place by
+ * its last holder, is still in the stable table until the pass ends; a page
+ * with its new bytes, met in the next pass before that end, must not make
+ * it a stable frame a second time (that took a second reference, which SEND
+ * counted as a pin).
+ */
+TEST_F(merge, a_stable_frame_written_in_place_is_not_entered_twice)
+{
+	int ch;
+
+	fill_groups(self->map);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(1));
+	ASSERT_EQ(32, shared_pages(self->fd));
+	ASSERT_EQ(0, knob_set("run", 0));
+	/* Pages 0 and 1 of group 1000 break away, page 2 keeps the frame... */
+	fill_page(self->map, 3000);
+	fill_page(self->map + PAGE, 3001);
+	fill_page(self->map + 3 * PAGE, 3002);
+	/* ...and writes it in place, its last holder; page 40 matches it. */
+	fill_page(self->map + 2 * PAGE, 4000);
+	fill_page(self->map + 40 * PAGE, 4000);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	ASSERT_EQ(0, knob_set("run", 0));
+
+	ch = cowbuf_channel_create(self->dev, 0);
+	ASSERT_GE(ch, 0);
+	EXPECT_EQ(0, cowbuf_send(ch, self->map + 2 * PAGE, PAGE, COWBUF_MODE_SHARE));
+	EXPECT_EQ(0, cowbuf_send(ch, self->map + 40 * PAGE, PAGE, COWBUF_MODE_SHARE));
+	EXPECT_EQ(-1, pattern_check(self->map + 2 * PAGE, PAGE, 4000));
+	EXPECT_EQ(-1, pattern_check(self->map + 40 * PAGE, PAGE, 4000));
+	close(ch);
+}
+
 TEST_F(merge, zero_pages_are_released)
 {
 	struct cowbuf_merge_info info;

@@ -828,6 +828,14 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 		} else {
 			s->hash = s->stored;
 		}
+	}
+	/*
+	 * Hash the whole chunk first, then merge: with two loops a pass over
+	 * the bench's 256 MiB took 0.57 s instead of 0.68 (half duplicates)
+	 * and 0.45 s instead of 0.70 (a tenth), stock lane, one run each.
+	 */
+	for (i = 0; i < n; i++) {
+		s = &scan_chunk[i];
 		if (merge_backoff(region, s)) {
 			atomic_long_inc(&cowbuf_merge_stats.pages_backoff);
 		} else if (merge_candidate(region, s)) {

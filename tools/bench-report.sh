@@ -205,23 +205,27 @@ ratio() {
 		echo
 		echo "## Same-page merging: cowbuf against KSM (cowbuf-merge-bench)"
 		echo
-		echo "The same bytes in MADV_MERGEABLE anonymous memory (KSM) and in a"
-		echo "mergeable cowbuf region, each scanner run alone with the same"
-		echo "pages_to_scan and sleep_millisecs=0, in the same VM run. *hash* is"
+		echo "The same bytes in MADV_MERGEABLE anonymous memory (KSM: 4 KiB pages,"
+		echo "MADV_NOHUGEPAGE, as the cowbuf region has; KSM on THP: MADV_HUGEPAGE,"
+		echo "which KSM splits) and in a mergeable cowbuf region, each scanner run"
+		echo "alone with the same pages_to_scan and sleep_millisecs=0, in the same"
+		echo "VM run. *hash* is"
 		echo "the bound: one pass of cowbufd with hash_only=1, which reads and"
 		echo "hashes the same region and does nothing else."
 		for mix in half tenth; do
 			echo
 			grep -E "^# mix $mix: " "$log" | sed 's/^# //'
 			echo
-			echo "| metric | KSM | cowbuf | cowbuf / KSM | hash pass | cowbuf / hash |"
-			echo "|---|---:|---:|---:|---:|---:|"
+			echo "| metric | KSM | KSM on THP | cowbuf | cowbuf / KSM | cowbuf / KSM on THP | hash pass | cowbuf / hash |"
+			echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 			for metric in converge_s cpu_s cpu_us_per_merged saved_mib cow_us converged; do
 				k=$(merge_value $mix ksm "$metric")
+				t=$(merge_value $mix ksm-thp "$metric")
 				c=$(merge_value $mix cowbuf "$metric")
 				h=$(merge_value $mix hash "$metric")
-				printf '| %s | %s | %s | %s | %s | %s |\n' "$metric" "$k" "$c" \
-					"$(ratio "$c" "$k")" "${h:--}" "$(ratio "$c" "$h")"
+				printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$metric" "$k" \
+					"$t" "$c" "$(ratio "$c" "$k")" "$(ratio "$c" "$t")" "${h:--}" \
+					"$(ratio "$c" "$h")"
 			done
 		done
 		echo

@@ -8,7 +8,9 @@
  * Two mixes of SIZE MiB (default 256): "half", half the pages duplicates in
  * groups of 2, 4, 8, 16 and 32 identical pages and half unique random pages;
  * "tenth", a tenth duplicates in groups of 2 to 64 pages. The same bytes go
- * once into MADV_MERGEABLE anonymous memory (KSM) and once into a
+ * into MADV_MERGEABLE anonymous memory (KSM), twice: with MADV_NOHUGEPAGE,
+ * 4 KiB pages like the cowbuf region's (system "ksm"), and with
+ * MADV_HUGEPAGE, THPs that KSM splits to merge ("ksm-thp"); and into a
  * COWBUF_REGION_MERGEABLE region (cowbuf), each scanned with the same
  * pages_to_scan and sleep_millisecs=0. For each it measures:
  *
@@ -287,6 +289,13 @@ static void report(enum mix mix, const char *system, const struct result *r)
 	printf("BENCH\tmerge\t%s\t%s\tconverged\t%d\n", m, system, r->converged);
 }
 
+static void row(const char *system, const struct result *r)
+{
+	printf("# %-8s %12.2f %10.2f %18.2f %10.1f %10.2f %d\n", system, r->converge_s,
+	       r->cpu_s, r->merged > 0 ? r->cpu_s * 1e6 / r->merged : 0,
+	       r->merged * (double)page_size / (1 << 20), r->cow_us, r->converged);
+}
+
 static void reset(const char *dir)
 {
 	knob(dir, "run", 2);
@@ -297,24 +306,32 @@ static void reset(const char *dir)
 static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 {
 	const char *ksm = "/sys/kernel/mm/ksm", *cb = COWBUF_SYSFS_DIR;
-	struct result rk = { 0 }, rc = { 0 }, rh = { 0 };
-	long expected, dup_pages;
+	struct result rk = { 0 }, rt = { 0 }, rc = { 0 }, rh = { 0 };
+	long expected = 0, dup_pages = 0;
 	char *anon, *region;
-	int dev, fd, ret;
+	int dev, fd, ret, thp;
 
-	anon = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (anon == MAP_FAILED)
-		die("mmap", errno);
-	expected = fill(anon, size / page_size, mix, &dup_pages);
-	printf("# mix %s: %zu MiB, %ld pages in duplicate groups, %ld can be saved; pages_to_scan %ld\n",
-	       mix_names[mix], size >> 20, dup_pages, expected, pages_to_scan);
-
-	reset(ksm);
-	if (madvise(anon, size, MADV_MERGEABLE))
-		die("MADV_MERGEABLE", errno);
-	measure(ksm, "ksmd", anon, expected, dup_pages, pages_to_scan, &rk);
-	reset(ksm);
-	munmap(anon, size);
+	/* KSM twice: on 4 KiB pages as cowbuf's region has, and on THPs. */
+	for (thp = 0; thp < 2; thp++) {
+		anon = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (anon == MAP_FAILED)
+			die("mmap", errno);
+		/* Without THP in the kernel, "ksm-thp" is KSM on 4 KiB pages again. */
+		if (madvise(anon, size, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) && !thp)
+			die("MADV_NOHUGEPAGE", errno);
+		expected = fill(anon, size / page_size, mix, &dup_pages);
+		if (!thp)
+			printf("# mix %s: %zu MiB, %ld pages in duplicate groups, %ld can be saved; pages_to_scan %ld\n",
+			       mix_names[mix], size >> 20, dup_pages, expected, pages_to_scan);
+		reset(ksm);
+		if (madvise(anon, size, MADV_MERGEABLE))
+			die("MADV_MERGEABLE", errno);
+		measure(ksm, "ksmd", anon, expected, dup_pages, pages_to_scan,
+			thp ? &rt : &rk);
+		reset(ksm);
+		munmap(anon, size);
+	}
 
 	dev = cowbuf_open();
 	if (dev < 0)
@@ -336,15 +353,13 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 
 	printf("# %-8s %12s %10s %18s %10s %10s %s\n", "system", "converge_s", "cpu_s",
 	       "cpu_us_per_merged", "saved_MiB", "cow_us", "converged");
-	printf("# %-8s %12.2f %10.2f %18.2f %10.1f %10.2f %d\n", "ksm", rk.converge_s,
-	       rk.cpu_s, rk.merged > 0 ? rk.cpu_s * 1e6 / rk.merged : 0,
-	       rk.merged * (double)page_size / (1 << 20), rk.cow_us, rk.converged);
-	printf("# %-8s %12.2f %10.2f %18.2f %10.1f %10.2f %d\n", "cowbuf", rc.converge_s,
-	       rc.cpu_s, rc.merged > 0 ? rc.cpu_s * 1e6 / rc.merged : 0,
-	       rc.merged * (double)page_size / (1 << 20), rc.cow_us, rc.converged);
+	row("ksm", &rk);
+	row("ksm-thp", &rt);
+	row("cowbuf", &rc);
 	printf("# %-8s %12.2f %10.2f   (one hash-only pass: the bound)\n", "hash",
 	       rh.converge_s, rh.cpu_s);
 	report(mix, "ksm", &rk);
+	report(mix, "ksm-thp", &rt);
 	report(mix, "cowbuf", &rc);
 	report(mix, "hash", &rh);
 }

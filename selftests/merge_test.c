@@ -258,8 +258,10 @@ TEST_F(merge, a_page_rewritten_after_a_merge_backs_off_then_merges_again)
 	EXPECT_GT(knob_get("pages_backoff"), 0);
 	EXPECT_EQ(31, shared_pages(self->fd));
 	ASSERT_EQ(0, merge_info(self->fd, &info));
-	/* The first write broke the merge; a stall of the writer longer than a
-	 * pass may let it merge (and break) once more. */
+	/*
+	 * The first write broke the merge; a stall of the writer longer than a
+	 * pass may let it merge (and break) once more.
+	 */
 	EXPECT_GE(info.cow_breaks, 1);
 	EXPECT_LE(info.cow_breaks, 3);
 	atomic_store(&r.stop, 1);
@@ -279,10 +281,9 @@ TEST_F(merge, a_page_rewritten_after_a_merge_backs_off_then_merges_again)
  * writes find it merged. The writes land between passes (20 ms apart).
  */
 static long breaks_of_writes_every_third_pass(struct __test_metadata *_metadata,
-					      FIXTURE_DATA(merge) *self,
-					      int max_backoff)
+					      char *map, int fd, int max_backoff)
 {
-	uint64_t word = *(uint64_t *)self->map;
+	uint64_t word = *(uint64_t *)map;
 	struct cowbuf_merge_info info;
 	long before;
 	int i;
@@ -290,14 +291,14 @@ static long breaks_of_writes_every_third_pass(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, knob_set("max_backoff", max_backoff));
 	/* Start merged. */
 	EXPECT_TRUE(wait_full_scans(4));
-	EXPECT_EQ(32, shared_pages(self->fd));
-	EXPECT_EQ(0, merge_info(self->fd, &info));
+	EXPECT_EQ(32, shared_pages(fd));
+	EXPECT_EQ(0, merge_info(fd, &info));
 	before = info.cow_breaks;
 	for (i = 0; i < 20; i++) {
-		*(volatile uint64_t *)self->map = word;
+		*(volatile uint64_t *)map = word;
 		EXPECT_TRUE(wait_full_scans(3));
 	}
-	EXPECT_EQ(0, merge_info(self->fd, &info));
+	EXPECT_EQ(0, merge_info(fd, &info));
 	return info.cow_breaks - before;
 }
 
@@ -308,8 +309,8 @@ TEST_F(merge, backoff_cuts_the_breaks_of_a_page_rewritten_every_few_passes)
 	fill_groups(self->map);
 	ASSERT_EQ(0, knob_set("sleep_millisecs", 20));
 	ASSERT_EQ(0, knob_set("run", 1));
-	without = breaks_of_writes_every_third_pass(_metadata, self, 0);
-	with = breaks_of_writes_every_third_pass(_metadata, self, 64);
+	without = breaks_of_writes_every_third_pass(_metadata, self->map, self->fd, 0);
+	with = breaks_of_writes_every_third_pass(_metadata, self->map, self->fd, 64);
 	TH_LOG("20 writes, one every third pass: %ld breaks without back-off, %ld with",
 	       without, with);
 	EXPECT_GE(without, 18);

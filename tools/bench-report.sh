@@ -98,6 +98,38 @@ volatile_value() {
 	grep -P "^BENCH\tvolatile\t$1\t$2\t" "$log" | cut -f5
 }
 
+# The merge table of MIX: KSM on 4 KiB pages and on THP, cowbuf, the hash pass.
+merge_table() {
+	local mix=$1 metric k t c h
+	echo "| metric | KSM | KSM on THP | cowbuf | cowbuf / KSM |" \
+		"cowbuf / KSM on THP | hash pass | cowbuf / hash |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+	for metric in converge_s cpu_s cpu_us_per_merged saved_mib cow_us converged; do
+		k=$(merge_value "$mix" ksm "$metric")
+		t=$(merge_value "$mix" ksm-thp "$metric")
+		c=$(merge_value "$mix" cowbuf "$metric")
+		h=$(merge_value "$mix" hash "$metric")
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$metric" "$k" "$t" "$c" \
+			"$(ratio "$c" "$k")" "$(ratio "$c" "$t")" "${h:--}" "$(ratio "$c" "$h")"
+	done
+}
+
+# The volatile workload's table.
+volatile_table() {
+	local sys b kb
+	echo "| system | writes | COW breaks | breaks/s | breaks per write |" \
+		"merged MiB (avg) | breaks/s vs KSM |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	kb=$(volatile_value ksm breaks_per_s)
+	for sys in ksm cowbuf cowbuf-nobackoff; do
+		b=$(volatile_value $sys breaks_per_s)
+		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$sys" \
+			"$(volatile_value $sys writes)" "$(volatile_value $sys breaks)" "$b" \
+			"$(volatile_value $sys breaks_per_write)" \
+			"$(volatile_value $sys sharing_mib_avg)" "$(ratio "$b" "$kb")"
+	done
+}
+
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'
 }
@@ -216,17 +248,7 @@ ratio() {
 			echo
 			grep -E "^# mix $mix: " "$log" | sed 's/^# //'
 			echo
-			echo "| metric | KSM | KSM on THP | cowbuf | cowbuf / KSM | cowbuf / KSM on THP | hash pass | cowbuf / hash |"
-			echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-			for metric in converge_s cpu_s cpu_us_per_merged saved_mib cow_us converged; do
-				k=$(merge_value $mix ksm "$metric")
-				t=$(merge_value $mix ksm-thp "$metric")
-				c=$(merge_value $mix cowbuf "$metric")
-				h=$(merge_value $mix hash "$metric")
-				printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$metric" "$k" \
-					"$t" "$c" "$(ratio "$c" "$k")" "$(ratio "$c" "$t")" "${h:--}" \
-					"$(ratio "$c" "$h")"
-			done
+			merge_table $mix
 		done
 		echo
 		echo "Below 1, cowbuf took less time or CPU. converge_s: seconds from run=1"
@@ -240,20 +262,12 @@ ratio() {
 			echo
 			grep -E '^# volatile: ' "$log" | sed 's/^# //'
 			echo
-			echo "| system | writes | COW breaks | breaks/s | breaks per write | merged MiB (avg) | breaks/s vs KSM |"
-			echo "|---|---:|---:|---:|---:|---:|---:|"
-			kb=$(volatile_value ksm breaks_per_s)
-			for sys in ksm cowbuf cowbuf-nobackoff; do
-				b=$(volatile_value $sys breaks_per_s)
-				printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$sys" \
-					"$(volatile_value $sys writes)" "$(volatile_value $sys breaks)" \
-					"$b" "$(volatile_value $sys breaks_per_write)" \
-					"$(volatile_value $sys sharing_mib_avg)" "$(ratio "$b" "$kb")"
-			done
+			volatile_table
 			echo
-			echo "A COW break is a write to a page that was merged (KSM: KPF_KSM in"
-			echo "/proc/kpageflags just before the write; cowbuf: its cow_breaks counter):"
-			echo "a merge undone. cowbuf-nobackoff is cowbuf with max_backoff=0."
+			echo "A COW break is a write to a page that was merged (KSM: KPF_KSM"
+			echo "in /proc/kpageflags just before the write; cowbuf: its"
+			echo "cow_breaks counter): a merge undone. cowbuf-nobackoff is cowbuf"
+			echo "with max_backoff=0."
 		fi
 		echo
 		echo "![merge](merge.png)"

@@ -311,6 +311,7 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 	char *anon, *region;
 	int dev, fd, ret, thp;
 
+	printf("# mix %s: %zu MiB, ", mix_names[mix], size >> 20);
 	/* KSM twice: on 4 KiB pages as cowbuf's region has, and on THPs. */
 	for (thp = 0; thp < 2; thp++) {
 		anon = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -321,9 +322,6 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 		if (madvise(anon, size, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) && !thp)
 			die("MADV_NOHUGEPAGE", errno);
 		expected = fill(anon, size / page_size, mix, &dup_pages);
-		if (!thp)
-			printf("# mix %s: %zu MiB, %ld pages in duplicate groups, %ld can be saved; pages_to_scan %ld\n",
-			       mix_names[mix], size >> 20, dup_pages, expected, pages_to_scan);
 		reset(ksm);
 		if (madvise(anon, size, MADV_MERGEABLE))
 			die("MADV_MERGEABLE", errno);
@@ -332,6 +330,9 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 		reset(ksm);
 		munmap(anon, size);
 	}
+
+	printf("%ld pages in duplicate groups, %ld can be saved; pages_to_scan %ld\n",
+	       dup_pages, expected, pages_to_scan);
 
 	dev = cowbuf_open();
 	if (dev < 0)
@@ -500,8 +501,10 @@ static void run_volatile(size_t size, double seconds, long pages_to_scan)
 	knob(cb, "max_backoff", backoff);
 	close(dev);
 
-	printf("# volatile: %zu MiB of %d contents, a random quarter rewritten every %d ms for %.0f s; pages_to_scan %ld, sleep_millisecs 20\n",
-	       size >> 20, VOLATILE_CONTENTS, VOLATILE_ROUND_US / 1000, seconds, pages_to_scan);
+	printf("# volatile: %zu MiB of %d contents, ", size >> 20, VOLATILE_CONTENTS);
+	printf("a random quarter rewritten every %d ms for %.0f s; pages_to_scan %ld, ",
+	       VOLATILE_ROUND_US / 1000, seconds, pages_to_scan);
+	printf("sleep_millisecs 20\n");
 	printf("# %-18s %10s %10s %12s %16s %12s %s\n", "system", "writes", "breaks",
 	       "breaks_per_s", "breaks_per_write", "shared_MiB", "converged");
 	volatile_report("ksm", &rk);

@@ -7,7 +7,9 @@
  *
  * Two mixes of SIZE MiB (default 256): "half", half the pages duplicates in
  * groups of 2, 4, 8, 16 and 32 identical pages and half unique random pages;
- * "tenth", a tenth duplicates in groups of 2 to 64 pages. The same bytes go
+ * "tenth", a tenth duplicates in groups of 2 to 64 pages. The pages are laid
+ * out in a random order (the same for both mixes and all systems): a
+ * scanner must go over all of the memory to converge. The same bytes go
  * into MADV_MERGEABLE anonymous memory (KSM), twice: with MADV_NOHUGEPAGE,
  * 4 KiB pages like the cowbuf region's (system "ksm"), and with
  * MADV_HUGEPAGE, THPs that KSM splits to merge ("ksm-thp"); and into a
@@ -161,10 +163,37 @@ enum mix { MIX_HALF, MIX_TENTH };
 static const char *const mix_names[] = { "half", "tenth" };
 
 /*
+ * Where the page of logical index q goes: a random permutation of the
+ * region (the same for every fill), so that duplicates lie all over it and
+ * a scanner must read all of it to find them.
+ */
+static size_t *place;
+
+static void make_placement(size_t pages)
+{
+	size_t q, r, t;
+
+	free(place);
+	place = malloc(pages * sizeof(*place));
+	if (!place)
+		die("malloc", ENOMEM);
+	for (q = 0; q < pages; q++)
+		place[q] = q;
+	seed_random();
+	for (q = pages - 1; q > 0; q--) {
+		r = next_random() % (q + 1);
+		t = place[q];
+		place[q] = place[r];
+		place[r] = t;
+	}
+}
+
+/*
  * MIX_HALF: half duplicates in groups of 2..32, half unique. MIX_TENTH: a
- * tenth duplicates in groups of 2..64 pages, the rest unique. Returns how
- * many pages merging can save (duplicates minus groups); *@dup_pages gets
- * the pages that have a duplicate.
+ * tenth duplicates in groups of 2..64 pages, the rest unique. Logical pages
+ * [0, *@dup_pages) are those that have a duplicate; page q is written at
+ * place[q]. Returns how many pages merging can save (duplicates minus
+ * groups).
  */
 static long fill(char *buf, size_t pages, enum mix mix, long *dup_pages)
 {
@@ -173,7 +202,7 @@ static long fill(char *buf, size_t pages, enum mix mix, long *dup_pages)
 	size_t p = 0, i, g = 0;
 	long saved = 0;
 
-	seed_random();
+	make_placement(pages);
 	*dup_pages = 0;
 	while (p < dup_end) {
 		int n = mix == MIX_HALF ? groups[g++ % ARRAY_SIZE(groups)] :
@@ -183,7 +212,7 @@ static long fill(char *buf, size_t pages, enum mix mix, long *dup_pages)
 		if (p + n > dup_end)
 			n = dup_end - p;
 		for (i = 0; i < (size_t)n; i++)
-			fill_page(buf + (p + i) * page_size, seed);
+			fill_page(buf + place[p + i] * page_size, seed);
 		if (n > 1) {
 			saved += n - 1;
 			*dup_pages += n;
@@ -191,7 +220,7 @@ static long fill(char *buf, size_t pages, enum mix mix, long *dup_pages)
 		p += n;
 	}
 	for (; p < pages; p++) {
-		uint64_t *w = (uint64_t *)(buf + p * page_size);
+		uint64_t *w = (uint64_t *)(buf + place[p] * page_size);
 		size_t k;
 
 		for (k = 0; k < page_size / 8; k++)
@@ -236,7 +265,7 @@ static void measure(const char *dir, const char *thread, char *buf,
 	/* Break copy-on-write of every merged page: one byte each. */
 	t0 = now();
 	for (i = 0; i < (size_t)dup_pages; i++)
-		buf[i * page_size] ^= 1;
+		buf[place[i] * page_size] ^= 1;
 	r->cow_us = (now() - t0) * 1e6 / dup_pages;
 }
 

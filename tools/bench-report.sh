@@ -90,12 +90,12 @@ frame_us() {
 
 # metric of cowbuf-merge-bench for MIX SYSTEM METRIC
 merge_value() {
-	grep -P "^BENCH\tmerge\t$1\t$2\t$3\t" "$log" | cut -f6
+	{ grep -P "^BENCH\tmerge\t$1\t$2\t$3\t" "$log" || true; } | cut -f6 | tr -d '\r'
 }
 
 # metric of the volatile workload for SYSTEM METRIC
 volatile_value() {
-	grep -P "^BENCH\tvolatile\t$1\t$2\t" "$log" | cut -f5
+	{ grep -P "^BENCH\tvolatile\t$1\t$2\t" "$log" || true; } | cut -f5 | tr -d '\r'
 }
 
 # The merge table of MIX: KSM on 4 KiB pages and on THP, cowbuf, the hash pass.

@@ -104,7 +104,7 @@ merge_table() {
 	echo "| metric | KSM | KSM on THP | cowbuf | cowbuf / KSM |" \
 		"cowbuf / KSM on THP | hash pass | cowbuf / hash |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-	for metric in converge_s cpu_s cpu_us_per_merged saved_mib cow_us converged; do
+	for metric in converge_s cpu_s cpu_us_per_merged saved_mib cow_us passes converged; do
 		k=$(merge_value "$mix" ksm "$metric")
 		t=$(merge_value "$mix" ksm-thp "$metric")
 		c=$(merge_value "$mix" cowbuf "$metric")
@@ -255,7 +255,7 @@ ratio() {
 		echo "until pages_sharing reached what the content allows (for *hash*: one"
 		echo "full pass); cpu_s: the scanner thread's CPU time meanwhile (ksmd,"
 		echo "cowbufd, /proc/<pid>/stat); cow_us: time per write that breaks"
-		echo "copy-on-write of a merged page."
+		echo "copy-on-write of a merged page; passes: full scans completed meanwhile."
 		if grep -qP '^BENCH\tvolatile\t' "$log"; then
 			echo
 			echo "### Volatile workload"

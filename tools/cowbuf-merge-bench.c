@@ -24,6 +24,8 @@
  *   saved_mib      memory saved: pages_sharing in MiB
  *   cow_us         time per write fault that breaks copy-on-write of a merged
  *                  page (one byte written to each merged page)
+ *   passes         full_scans completed meanwhile (the last may be partial
+ *                  when the target was reached before the pass ended)
  *
  * and, as the bound, cowbuf's hash-only pass (system "hash": hash_only=1,
  * cowbufd reads and hashes the same region once, nothing else): its
@@ -68,6 +70,7 @@ struct result {
 	long merged;
 	long expected;
 	double cow_us;
+	long passes;
 	int converged;
 };
 
@@ -237,7 +240,7 @@ static void measure(const char *dir, const char *thread, char *buf,
 	long base = sysfs_get(dir, "pages_sharing");
 	int pid = find_thread(thread);
 	double t0, cpu0, deadline;
-	long sharing = 0;
+	long sharing = 0, scans;
 	size_t i;
 
 	if (pid < 0)
@@ -245,6 +248,7 @@ static void measure(const char *dir, const char *thread, char *buf,
 	knob(dir, "pages_to_scan", pages_to_scan);
 	knob(dir, "sleep_millisecs", 0);
 	cpu0 = cpu_seconds(pid);
+	scans = sysfs_get(dir, "full_scans");
 	t0 = now();
 	deadline = t0 + 300;
 	knob(dir, "run", 1);
@@ -261,6 +265,7 @@ static void measure(const char *dir, const char *thread, char *buf,
 	r->merged = sysfs_get(dir, "pages_sharing") - base;
 	r->expected = expected;
 	r->converged = sharing >= expected;
+	r->passes = sysfs_get(dir, "full_scans") - scans;
 
 	/* Break copy-on-write of every merged page: one byte each. */
 	t0 = now();
@@ -316,14 +321,15 @@ static void report(enum mix mix, const char *system, const struct result *r)
 	printf("BENCH\tmerge\t%s\t%s\tsaved_mib\t%.1f\n", m, system,
 	       r->merged * (double)page_size / (1 << 20));
 	printf("BENCH\tmerge\t%s\t%s\tcow_us\t%.2f\n", m, system, r->cow_us);
+	printf("BENCH\tmerge\t%s\t%s\tpasses\t%ld\n", m, system, r->passes);
 	printf("BENCH\tmerge\t%s\t%s\tconverged\t%d\n", m, system, r->converged);
 }
 
 static void row(const char *system, const struct result *r)
 {
-	printf("# %-8s %12.2f %10.2f %18.2f %10.1f %10.2f %d\n", system, r->converge_s,
+	printf("# %-8s %12.2f %10.2f %18.2f %10.1f %10.2f %6ld %d\n", system, r->converge_s,
 	       r->cpu_s, r->merged > 0 ? r->cpu_s * 1e6 / r->merged : 0,
-	       r->merged * (double)page_size / (1 << 20), r->cow_us, r->converged);
+	       r->merged * (double)page_size / (1 << 20), r->cow_us, r->passes, r->converged);
 }
 
 static void reset(const char *dir)
@@ -390,8 +396,8 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 	close(fd);
 	close(dev);
 
-	printf("# %-8s %12s %10s %18s %10s %10s %s\n", "system", "converge_s", "cpu_s",
-	       "cpu_us_per_merged", "saved_MiB", "cow_us", "converged");
+	printf("# %-8s %12s %10s %18s %10s %10s %6s %s\n", "system", "converge_s", "cpu_s",
+	       "cpu_us_per_merged", "saved_MiB", "cow_us", "passes", "converged");
 	row("ksm", &rk);
 	row("ksm-thp", &rt);
 	row("cowbuf", &rc);

@@ -135,8 +135,9 @@ void cowbuf_frame_lock_barrier(struct page *page);
  *	(protected by cowbuf_merge_mutex)
  * @merge_ranges: the page ranges that may merge, sorted and disjoint
  *	(protected by cowbuf_merge_mutex)
- * @hashes: page offset -> hash of the frame when last scanned
- *	(xa_mk_value(); written by the scanner only; unused in huge regions)
+ * @hashes: page offset -> hash of the frame when last scanned, in blocks of
+ *	COWBUF_HASHES_PER_BLOCK allocated as the scanner needs them (under
+ *	cowbuf_merge_mutex; NULL in huge regions)
  * @merge_backoff: page offset -> back-off of a slot whose merge a write
  *	broke (xa_mk_value(); under cowbuf_merge_mutex; unused in huge regions)
  * @zero_pages: pages of all-zero frames the scanner released from this region
@@ -158,7 +159,7 @@ struct cowbuf_region {
 	struct cowbuf_user *user;
 	struct list_head merge_node;
 	struct list_head merge_ranges;
-	struct xarray hashes;
+	unsigned long **hashes;
 	struct xarray merge_backoff;
 	atomic_long_t zero_pages;
 	atomic_long_t cow_breaks;

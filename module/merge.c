@@ -549,6 +549,32 @@ static bool merge_zero(struct cowbuf_region *region, pgoff_t index,
 }
 
 /*
+ * The hash the scanner stored for the page @pgoff of a 4 KiB region, with
+ * this bit set; 0 where none was (hashes are 62 bits).
+ */
+#define COWBUF_HASH_STORED	BIT(BITS_PER_LONG - 1)
+
+static bool hash_load(struct cowbuf_region *region, pgoff_t pgoff, unsigned long *hash)
+{
+	unsigned long *block = region->hashes[pgoff / COWBUF_HASHES_PER_BLOCK];
+	unsigned long val = block ? block[pgoff % COWBUF_HASHES_PER_BLOCK] : 0;
+
+	*hash = val & ~COWBUF_HASH_STORED;
+	return val & COWBUF_HASH_STORED;
+}
+
+/* Store a hash; without memory for its block, the page is hashed again. */
+static void hash_store(struct cowbuf_region *region, pgoff_t pgoff, unsigned long hash)
+{
+	unsigned long **block = &region->hashes[pgoff / COWBUF_HASHES_PER_BLOCK];
+
+	if (!*block)
+		*block = kzalloc(PAGE_SIZE, GFP_KERNEL);
+	if (*block)
+		(*block)[pgoff % COWBUF_HASHES_PER_BLOCK] = hash | COWBUF_HASH_STORED;
+}
+
+/*
  * Take up to @limit committed slots of the slot indices [@first, @last] of
  * @region into scan_chunk, with a reference to each frame (map_lock held
  * for read). Return: the number taken; *@next_index gets the index after
@@ -791,7 +817,6 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 	pgoff_t wp_first = ULONG_MAX, wp_last = 0, m_first = ULONG_MAX, m_last = 0;
 	struct cowbuf_scan_slot *s;
 	unsigned long next_index;
-	void *entry;
 	int n, i;
 
 	n = scan_collect(region, start, end - 1, min_t(unsigned long, limit, INT_MAX),
@@ -801,9 +826,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 
 	for (i = 0; i < n; i++) {
 		s = &scan_chunk[i];
-		entry = xa_load(&region->hashes, s->pgoff);
-		s->has_stored = xa_is_value(entry);
-		s->stored = s->has_stored ? xa_to_value(entry) : 0;
+		s->has_stored = hash_load(region, s->pgoff, &s->stored);
 		if (!s->has_stored)
 			s->rehash = true;
 		if (!s->rehash && !s->broken)
@@ -821,8 +844,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 		s = &scan_chunk[i];
 		if (s->rehash) {
 			s->hash = page_hash(s->page);
-			xa_store(&region->hashes, s->pgoff, xa_mk_value(s->hash),
-				 GFP_KERNEL);
+			hash_store(region, s->pgoff, s->hash);
 			if (s->has_stored && s->hash != s->stored)
 				atomic_long_inc(&cowbuf_merge_stats.pages_volatile);
 		} else {

@@ -22,6 +22,9 @@
 struct cowbuf_region;
 struct kobject;
 
+/* Stored hashes per block of cowbuf_region.hashes: a page of them. */
+#define COWBUF_HASHES_PER_BLOCK	(PAGE_SIZE / sizeof(unsigned long))
+
 /**
  * struct cowbuf_merge_range - pages [@start, @end) of a region may merge
  * @node: link in cowbuf_region.merge_ranges

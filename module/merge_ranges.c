@@ -131,6 +131,12 @@ static void ranges_free(struct cowbuf_region *region)
 	}
 }
 
+/* Blocks of hashes a 4 KiB region's hash table has room for. */
+static unsigned long hash_blocks(struct cowbuf_region *region)
+{
+	return DIV_ROUND_UP(region->nr_pages, COWBUF_HASHES_PER_BLOCK);
+}
+
 /**
  * cowbuf_merge_region_init() - set up a new region's merge state
  * @region: the region
@@ -144,7 +150,12 @@ int cowbuf_merge_region_init(struct cowbuf_region *region, bool mergeable)
 
 	INIT_LIST_HEAD(&region->merge_node);
 	INIT_LIST_HEAD(&region->merge_ranges);
-	xa_init(&region->hashes);
+	if (!region->order) {
+		region->hashes = kvcalloc(hash_blocks(region), sizeof(*region->hashes),
+					  GFP_KERNEL_ACCOUNT);
+		if (!region->hashes)
+			return -ENOMEM;
+	}
 	xa_init(&region->merge_backoff);
 	atomic_long_set(&region->zero_pages, 0);
 	atomic_long_set(&region->cow_breaks, 0);
@@ -155,6 +166,8 @@ int cowbuf_merge_region_init(struct cowbuf_region *region, bool mergeable)
 	if (!ret)
 		cowbufd_add_region(region);
 	mutex_unlock(&cowbuf_merge_mutex);
+	if (ret)
+		kvfree(region->hashes);
 	return ret;
 }
 
@@ -164,12 +177,18 @@ int cowbuf_merge_region_init(struct cowbuf_region *region, bool mergeable)
  */
 void cowbuf_merge_region_release(struct cowbuf_region *region)
 {
+	unsigned long i;
+
 	mutex_lock(&cowbuf_merge_mutex);
 	if (!list_empty(&region->merge_node))
 		cowbufd_remove_region(region);
 	ranges_free(region);
 	mutex_unlock(&cowbuf_merge_mutex);
-	xa_destroy(&region->hashes);
+	if (region->hashes) {
+		for (i = 0; i < hash_blocks(region); i++)
+			kfree(region->hashes[i]);
+		kvfree(region->hashes);
+	}
 	xa_destroy(&region->merge_backoff);
 }
 

@@ -14,16 +14,20 @@
  *
  * - Write tracking instead of rehashing. Every first write to a frame goes
  *   through .page_mkwrite, which marks its slot COWBUF_SLOT_DIRTY. The
- *   scanner clears the mark, removes the slot's mappings (so the next write
- *   faults and marks it again) and hashes the frame (xxh64). A clean slot
- *   was not written since, so its stored hash is still exact: it is not read
- *   again.
+ *   scanner hashes a dirty frame (xxh64) and, if it may merge (something
+ *   has its hash) or did not change since the previous pass, clears the
+ *   mark and removes the slot's mappings, so that the next write faults and
+ *   marks it again. A clean slot was not written since, so its stored hash
+ *   is still exact: it is not read again. A dirty frame that matches nothing
+ *   stays writable, as KSM leaves it, and is protected only when a later
+ *   page matches it.
  *
- * - One pass. Once write-protected and hashed, a frame cannot change unseen
- *   (a merge checks, under the page lock, that its slot is still clean), so
- *   it is a merge candidate at once: a static workload converges in one pass
- *   over it. KSM waits for a page's checksum to be unchanged since the
- *   previous pass instead, which costs it a second pass.
+ * - One pass. Once write-protected, a frame cannot change unseen (a merge
+ *   checks, under the page lock, that both slots are still clean, and
+ *   compares the frames), so it is a merge candidate at once: a static
+ *   workload converges in one pass over it. KSM waits for a page's checksum
+ *   to be unchanged since the previous pass instead, which costs it a
+ *   second pass.
  *
  * - Back-off learnt from copy-on-write breaks, instead of that second pass.
  *   What the second pass guards against, volatile pages merged and broken

@@ -180,6 +180,13 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 void cowbuf_region_unmap(struct cowbuf_region *region, pgoff_t first,
 			 unsigned long nr);
 void cowbuf_region_uncharge(struct cowbuf_region *region, unsigned long nr);
+void cowbuf_region_destroy(struct cowbuf_region *region);
+
+/* region_file.c: the inodes and files of regions */
+int cowbuf_region_file_pin(void);
+void cowbuf_region_file_unpin(void);
+struct file *cowbuf_region_file_alloc(struct cowbuf_region *region,
+				      const struct file_operations *fops);
 
 /* merge.c */
 extern atomic_long_t cowbuf_nr_cow_breaks;

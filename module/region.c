@@ -58,8 +58,8 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/anon_inodes.h>
 #include <linux/delay.h>
+#include <linux/falloc.h>
 #include <linux/file.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
@@ -418,7 +418,11 @@ static int cowbuf_region_mmap(struct file *file, struct vm_area_struct *vma)
 	struct cowbuf_region *region = file->private_data;
 	unsigned long frame_mask = (1UL << region->order) - 1;
 
-	if (!(vma->vm_flags & VM_SHARED))
+	/*
+	 * MAP_SHARED only. A shared mapping of a file opened read-only has
+	 * VM_MAYSHARE but neither VM_SHARED nor VM_MAYWRITE: it can only read.
+	 */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (vma->vm_pgoff >= region->nr_pages ||
 	    vma_pages(vma) > region->nr_pages - vma->vm_pgoff)
@@ -468,8 +472,9 @@ static unsigned long cowbuf_region_get_unmapped_area(struct file *file,
  * @first: (out) the region's page offset of @addr
  *
  * Return: the mapping holding all of [@addr, @addr + @len), or NULL if the
- * range is not within one mapping of a cowbuf region, or does not cover
- * whole frames of a huge region.
+ * range is not within one mapping of a cowbuf region, does not cover whole
+ * frames of a huge region, or is mapped from a file opened read-only (the
+ * calls that take a mapping change the region).
  */
 struct vm_area_struct *cowbuf_region_vma(struct mm_struct *mm, u64 addr, u64 len,
 					 pgoff_t *first)
@@ -484,6 +489,8 @@ struct vm_area_struct *cowbuf_region_vma(struct mm_struct *mm, u64 addr, u64 len
 	vma = vma_lookup(mm, addr);
 	if (!vma || (vma->vm_ops != &cowbuf_region_vm_ops &&
 		     vma->vm_ops != &cowbuf_huge_vm_ops))
+		return NULL;
+	if (!(vma->vm_flags & VM_MAYWRITE))
 		return NULL;
 	if (len > vma->vm_end - addr)
 		return NULL;
@@ -634,9 +641,10 @@ static void region_release_reserved(struct cowbuf_region *region, pgoff_t first,
 
 /*
  * COWBUF_IOC_COMMIT: fill every empty slot of the slots [first, first + nr),
- * then map the whole range into @vma. All or nothing: caps, frames and
- * xarray nodes are all obtained before the first slot changes. A huge
- * region's range is mapped writable by faults once map_lock is dropped.
+ * then map the whole range into @vma at @addr, if @vma is given (fallocate()
+ * maps nothing). All or nothing: caps, frames and xarray nodes are all
+ * obtained before the first slot changes. A huge region's range is mapped
+ * writable by faults once map_lock is dropped.
  */
 static int region_commit(struct cowbuf_region *region, struct vm_area_struct *vma,
 			 unsigned long addr, pgoff_t first, unsigned long nr)
@@ -684,10 +692,10 @@ static int region_commit(struct cowbuf_region *region, struct vm_area_struct *vm
 	if (region->order && nr_new)
 		cowbuf_frame_lock_barrier(cowbuf_frame_huge_zero());
 	cowbuf_region_unmap(region, first, nr);
-	if (!region->order)
+	if (vma && !region->order)
 		region_prefault(region, vma, addr, first, nr);
 	up_write(&region->map_lock);
-	if (region->order)
+	if (vma && region->order)
 		region_fault_in(vma, addr, nr, FAULT_FLAG_WRITE);
 	return 0;
 
@@ -1004,6 +1012,9 @@ static long cowbuf_region_ioctl(struct file *file, unsigned int cmd,
 	case COWBUF_IOC_COMMIT:
 	case COWBUF_IOC_DECOMMIT:
 	case COWBUF_IOC_MERGE:
+		/* They change the region: not through a read-only file. */
+		if (!(file->f_mode & FMODE_WRITE))
+			return -EBADF;
 		return region_ioctl_range(region, cmd, uarg);
 	case COWBUF_IOC_MERGE_INFO:
 		return cowbuf_merge_info(region, uarg);
@@ -1024,10 +1035,85 @@ static void cowbuf_region_show_fdinfo(struct seq_file *m, struct file *file)
 	cowbuf_merge_show_fdinfo(m, region);
 }
 
-/* The last reference is gone: no mapping, no ioctl, no fault remains. */
-static int cowbuf_region_release(struct inode *inode, struct file *file)
+/**
+ * cowbuf_region_fallocate() - commit or decommit a range of a region's file
+ * @file: a region file opened for writing (vfs_fallocate() checks that)
+ * @mode: 0 or FALLOC_FL_KEEP_SIZE to commit, FALLOC_FL_PUNCH_HOLE |
+ *	FALLOC_FL_KEEP_SIZE to decommit; anything else is -EOPNOTSUPP
+ * @offset: start, in bytes, a multiple of the frame size
+ * @len: length in bytes, nonzero (vfs_fallocate() checks that), a multiple
+ *	of the frame size
+ *
+ * A punched range reads as zero afterwards and its frames are freed, as with
+ * COWBUF_IOC_DECOMMIT; the part of it past the region's end is ignored, as on
+ * a regular file. A committed range is filled as with COWBUF_IOC_COMMIT
+ * (charged, all or nothing) but nothing is mapped: mappings fault frames in.
+ * A region's size is fixed, so committing past its end fails with -EPERM, as
+ * growing a memfd sealed with F_SEAL_GROW does.
+ *
+ * Return: 0, -EOPNOTSUPP, -EINVAL for a range not made of whole frames,
+ * -EPERM past the end, -ENOMEM (a cap, the memory cgroup, no memory) as for
+ * COWBUF_IOC_COMMIT.
+ */
+static long cowbuf_region_fallocate(struct file *file, int mode, loff_t offset,
+				    loff_t len)
 {
 	struct cowbuf_region *region = file->private_data;
+	unsigned int shift = PAGE_SHIFT + region->order;
+	loff_t size = pgoff_to_bytes(region->nr_pages);
+
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
+		return -EOPNOTSUPP;
+	if ((offset | len) & ((1ULL << shift) - 1))
+		return -EINVAL;
+	if (mode & FALLOC_FL_PUNCH_HOLE) {
+		if (offset >= size)
+			return 0;
+		len = min(len, size - offset);
+		return region_decommit(region, offset >> shift, len >> shift);
+	}
+	if (offset >= size || len > size - offset)
+		return -EPERM;
+	return region_commit(region, NULL, 0, offset >> shift, len >> shift);
+}
+
+/* A region file opened again, through /proc/<pid>/fd/<n>. */
+static int cowbuf_region_open(struct inode *inode, struct file *file)
+{
+	int ret;
+
+	ret = cowbuf_region_file_pin();
+	if (ret)
+		return ret;
+	file->private_data = inode->i_private;
+	return 0;
+}
+
+static int cowbuf_region_release(struct inode *inode, struct file *file)
+{
+	cowbuf_region_file_unpin();
+	return 0;
+}
+
+static const struct file_operations cowbuf_region_fops = {
+	.owner = THIS_MODULE,
+	.open = cowbuf_region_open,
+	.release = cowbuf_region_release,
+	.mmap = cowbuf_region_mmap,
+	.get_unmapped_area = cowbuf_region_get_unmapped_area,
+	.unlocked_ioctl = cowbuf_region_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.show_fdinfo = cowbuf_region_show_fdinfo,
+	.fallocate = cowbuf_region_fallocate,
+	.llseek = generic_file_llseek,
+};
+
+/**
+ * cowbuf_region_destroy() - free a region whose inode is being evicted
+ * @region: the region; no file, mapping, ioctl or fault of it remains
+ */
+void cowbuf_region_destroy(struct cowbuf_region *region)
+{
 	unsigned long index, count = 0;
 	struct page *page;
 
@@ -1042,19 +1128,7 @@ static int cowbuf_region_release(struct inode *inode, struct file *file)
 	cowbuf_user_put(region->user);
 	kfree(region);
 	atomic_long_dec(&cowbuf_nr_regions);
-	return 0;
 }
-
-static const struct file_operations cowbuf_region_fops = {
-	.owner = THIS_MODULE,
-	.release = cowbuf_region_release,
-	.mmap = cowbuf_region_mmap,
-	.get_unmapped_area = cowbuf_region_get_unmapped_area,
-	.unlocked_ioctl = cowbuf_region_ioctl,
-	.compat_ioctl = compat_ptr_ioctl,
-	.show_fdinfo = cowbuf_region_show_fdinfo,
-	.llseek = noop_llseek,
-};
 
 /**
  * cowbuf_region_create() - reserve a region
@@ -1090,26 +1164,18 @@ struct file *cowbuf_region_create(u64 size, bool mergeable, bool huge)
 	atomic_long_set(&region->committed, 0);
 	if (cowbuf_merge_region_init(region, mergeable))
 		goto err_put_user;
-
-	file = anon_inode_getfile("[cowbuf-region]", &cowbuf_region_fops,
-				  region, O_RDWR);
-	if (IS_ERR(file)) {
-		cowbuf_merge_region_release(region);
-		cowbuf_user_put(region->user);
-		kfree(region);
-		return file;
-	}
-	/*
-	 * Anonymous-inode files share one inode: give the region its own
-	 * address space, so that unmap_mapping_range() on it reaches exactly
-	 * the mappings of this region.
-	 */
-	region->mapping.host = file_inode(file);
-	region->mapping.a_ops = &empty_aops;
-	file->f_mapping = &region->mapping;
+	if (cowbuf_region_file_pin())
+		goto err_merge_release;
+	file = cowbuf_region_file_alloc(region, &cowbuf_region_fops);
+	if (IS_ERR(file))
+		goto err_unpin;
 	atomic_long_inc(&cowbuf_nr_regions);
 	return file;
 
+err_unpin:
+	cowbuf_region_file_unpin();
+err_merge_release:
+	cowbuf_merge_region_release(region);
 err_put_user:
 	cowbuf_user_put(region->user);
 err_free_region:

@@ -40,9 +40,11 @@
 /*
  * The interface version this header describes. 2 added huge regions
  * (COWBUF_REGION_HUGE) and the frame sizes reported in the former pad
- * fields of struct cowbuf_version and struct cowbuf_region_info.
+ * fields of struct cowbuf_version and struct cowbuf_region_info. 3 made
+ * region files regular files: fstat() size, fallocate() to commit and
+ * decommit, ftruncate() and lseek(), open() again through /proc/<pid>/fd/<n>.
  */
-#define COWBUF_API_VERSION	2
+#define COWBUF_API_VERSION	3
 
 /**
  * struct cowbuf_version - COWBUF_IOC_VERSION argument (any cowbuf fd)

@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -508,6 +510,57 @@ struct worker_arg {
 	int id;
 };
 
+/*
+ * The regular-file calls on a pooled descriptor: fallocate() in any mode,
+ * ftruncate(), lseek(), fstat(), and open() again through /proc/self/fd.
+ * Besides the ioctl errnos these may fail with what the VFS returns for a
+ * descriptor that is not a region (ENODEV, ENXIO, ESPIPE, EOPNOTSUPP), a
+ * closed one (ENOENT) or a size out of range (EFBIG).
+ */
+static void do_file(void)
+{
+	static const int modes[] = {
+		0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, FALLOC_FL_COLLAPSE_RANGE,
+	};
+	int fd = pick_fd(), nfd;
+	char path[64];
+	struct stat st;
+	long ret;
+
+	switch (below(5)) {
+	case 0:
+		ret = sys_ret(fallocate(fd, below(8) ? modes[below(ARRAY_SIZE(modes))] :
+					(int)fuzz_u32(), (off_t)fuzz_len() - (below(8) ? 0 : page),
+					(off_t)fuzz_len()));
+		break;
+	case 1:
+		ret = sys_ret(ftruncate(fd, below(2) ? (off_t)fuzz_len() : (off_t)rnd()));
+		break;
+	case 2:
+		ret = sys_ret(lseek(fd, (off_t)fuzz_len(), (int)below(6)));
+		break;
+	case 3:
+		ret = sys_ret(fstat(fd, &st));
+		break;
+	default:
+		/* Only pooled descriptors: a stray one could be a pipe or a tty. */
+		pthread_mutex_lock(&pool_lock);
+		fd = fds[below(NR_FDS)];
+		pthread_mutex_unlock(&pool_lock);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		nfd = open(path, (below(2) ? O_RDWR : O_RDONLY) | O_CLOEXEC |
+			   (below(16) ? 0 : O_TRUNC));
+		ret = sys_ret(nfd);
+		put_fd(nfd);
+		break;
+	}
+	if (ret == -ENODEV || ret == -ENXIO || ret == -ESPIPE || ret == -EOPNOTSUPP ||
+	    ret == -ENOENT || ret == -EFBIG)
+		ret = 0;
+	check_errno("file", ret);
+}
+
 #define OP(name, call) do { current_op[worker_id] = name; call; } while (0)
 
 static void *worker(void *p)
@@ -534,8 +587,14 @@ static void *worker(void *p)
 		case 13 ... 15:
 			OP("touch", do_touch());
 			break;
-		case 16 ... 17:
+		case 16:
 			OP("transfer", do_transfer());
+			break;
+		case 17:
+			if (below(2))
+				OP("transfer", do_transfer());
+			else
+				OP("file", do_file());
 			break;
 		case 18:
 			if (!below(20))

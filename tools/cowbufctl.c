@@ -49,6 +49,12 @@ static const char usage_text[] =
 "  send SOCKET FILE [--share]\n"
 "                       read FILE into a region, take the channel from SOCKET\n"
 "                       and send the pages (MOVE, or SHARE)\n"
+"  exec [--fd N] [--merge] [--huge] SIZE -- COMMAND [ARGS]\n"
+"                       reserve a region of SIZE bytes as file descriptor N\n"
+"                       (default 3) and run COMMAND with it, which opens\n"
+"                       /proc/self/fd/N as a file of SIZE bytes (for QEMU:\n"
+"                       memory-backend-file,mem-path=/proc/self/fd/N,share=on);\n"
+"                       --merge: cowbufd may merge it; --huge: 2 MiB frames\n"
 "  help                 this text\n";
 
 static void usage(FILE *f)
@@ -626,6 +632,69 @@ static int cmd_send(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Hand a new region to a program as an inherited file descriptor: programs
+ * that take a path (QEMU's mem-path) open it again through /proc/self/fd.
+ */
+static int cmd_exec(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "fd", required_argument, NULL, 'F' },
+		{ "merge", no_argument, NULL, 'm' },
+		{ "huge", no_argument, NULL, 'H' },
+		{ }
+	};
+	uint32_t flags = 0;
+	int opt, dev, fd, target = 3;
+	uint64_t size;
+	char *end;
+
+	while ((opt = getopt_long(argc, argv, "+F:mH", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'F':
+			target = strtol(optarg, &end, 10);
+			if (*end || target < 0 || end == optarg) {
+				fprintf(stderr, "cowbufctl: bad descriptor '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'm':
+			flags |= COWBUF_REGION_MERGEABLE;
+			break;
+		case 'H':
+			flags |= COWBUF_REGION_HUGE;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	size = parse_size(argv[optind++]);
+	if (optind < argc && !strcmp(argv[optind], "--"))
+		optind++;
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	dev = open_dev();
+	fd = cowbuf_region_create(dev, size, flags);
+	if (fd < 0)
+		die("region create", fd);
+	close(dev);
+	if (fd != target) {
+		if (dup2(fd, target) < 0)
+			die("dup2", errno);
+		close(fd);
+	}
+	execvp(argv[optind], argv + optind);
+	die(argv[optind], errno);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "help";
@@ -654,6 +723,8 @@ int main(int argc, char **argv)
 		return cmd_recv(argc - 1, argv + 1);
 	if (!strcmp(cmd, "send"))
 		return cmd_send(argc - 1, argv + 1);
+	if (!strcmp(cmd, "exec"))
+		return cmd_exec(argc - 1, argv + 1);
 	fprintf(stderr, "cowbufctl: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;

@@ -12,7 +12,7 @@ VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all module clean deps lint check demo bench gauntlet lane-stock lane-debug \
+.PHONY: all module clean deps lint check demo bench vms gauntlet lane-stock lane-debug \
 	install uninstall modules_install dkms-install dkms-uninstall
 
 all: module
@@ -96,9 +96,23 @@ gauntlet: deps
 	COWBUF_VM_ENV="cbseed=$(GAUNTLET_SEED) cbcalls=$(GAUNTLET_CALLS) cbsecs=$(GAUNTLET_SECS)" \
 		COWBUF_VM_TIMEOUT=3600 COWBUF_VM_MEM=4G tools/vm/run.sh $(GAUNTLET_LANE) gauntlet
 
-# The benchmarks, in one stock-lane VM run: build/bench/report.md and plots.
+# Real guests on cowbuf memory (tools/vm/actions/vms.sh): two nested QEMU
+# guests with RAM in cowbuf regions, then on anonymous RAM with KSM, in one
+# 3 GiB stock-lane VM; page sharing, ballooning, free page reporting and the
+# failure paths. Figures in build/vms/report.md.
+vms: deps
+	COWBUF_VM_MEM=3G COWBUF_VM_TIMEOUT=3600 tools/vm/run.sh stock vms
+	mkdir -p build/vms
+	cp build/stock/results.log build/vms/results.log
+	tools/vms-report.sh build/vms/results.log >build/vms/report.md
+	cat build/vms/report.md
+
+# The benchmarks, in one stock-lane VM run, then make vms in another:
+# build/bench/report.md (with the virtual machines' section) and plots.
 bench: deps
 	tools/vm/run.sh stock bench
 	mkdir -p build/bench
 	cp build/stock/results.log build/bench/results.log
 	tools/bench-report.sh build/bench/results.log build/bench stock
+	$(MAKE) vms
+	{ echo; cat build/vms/report.md; } >>build/bench/report.md

@@ -4,6 +4,10 @@
 # Provide the kernels of cowbuf's two VM lanes, cached outside the checkout.
 #
 #   kernel.sh stock   print "<vmlinuz> <KDIR>" for Debian's stock kernel
+#   kernel.sh guest-modules
+#                     print a directory holding the stock kernel's virtio
+#                     modules that the nested guests of `make vms` load
+#                     (virtio_pci, virtio_balloon and what they need)
 #   kernel.sh debug   build (once) and print "<bzImage> <KDIR>" for the debug
 #                     kernel: tinyconfig + tools/vm/debug.config, built from
 #                     Debian's linux-source-6.1, keyed by the source version
@@ -75,8 +79,35 @@ debug() {
 	echo "$src/arch/x86/boot/bzImage $src"
 }
 
+# The modules of Debian's image the nested guests load, in load order.
+guest_module_names="virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci"
+guest_module_names+=" virtio_balloon"
+
+guest_modules() {
+	local rel dir deb m
+	rel=$(stock_release)
+	dir=$COWBUF_CACHE/stock/$rel/guest-modules
+	if [ ! -e "$dir/done" ]; then
+		rm -rf "$dir"
+		mkdir -p "$dir/pkg"
+		(cd "$dir/pkg" && apt-get download -q "linux-image-$rel" >&2) ||
+			die "cannot download linux-image-$rel"
+		deb=$(ls "$dir"/pkg/linux-image-"$rel"_*.deb | head -n 1)
+		dpkg-deb -x "$deb" "$dir/root"
+		for m in $guest_module_names; do
+			cp "$dir/root/lib/modules/$rel/kernel/drivers/virtio/$m.ko" "$dir/" ||
+				die "$m.ko is not in linux-image-$rel"
+		done
+		echo "$guest_module_names" >"$dir/order"
+		rm -rf "$dir/pkg" "$dir/root"
+		touch "$dir/done"
+	fi
+	echo "$dir"
+}
+
 case "${1:-}" in
 stock) stock ;;
+guest-modules) guest_modules ;;
 debug) debug ;;
-*) die "usage: kernel.sh stock|debug" ;;
+*) die "usage: kernel.sh stock|debug|guest-modules" ;;
 esac

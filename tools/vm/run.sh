@@ -27,7 +27,8 @@ lane=${1:-}
 action=${2:-check}
 case "$lane" in
 stock | debug) ;;
-*) die "usage: run.sh stock|debug [check|demo|bench|bench-merge|profile-merge|gauntlet|probe]" ;;
+*) die "usage: run.sh stock|debug" \
+	"[check|demo|bench|bench-merge|profile-merge|vms|gauntlet|probe]" ;;
 esac
 
 out=$top/build/$lane
@@ -66,6 +67,31 @@ add_dynamic_program() {
 	done
 }
 
+# What `make vms` runs inside the lane: Debian's QEMU (binary, libraries,
+# TCG accelerator module, firmware) and the nested guests' kernel (the
+# lane's own stock kernel) and initramfs (busybox, tools/vm/guest-init and
+# the stock virtio balloon modules).
+add_nested_guests() {
+	local root=$1 groot=$out/guest-initramfs mods
+	add_dynamic_program "$root" "$(command -v qemu-system-x86_64)"
+	# Loaded by QEMU from QEMU_MODULE_DIR (vms.sh sets it).
+	mkdir -p "$root/usr/lib/x86_64-linux-gnu/qemu"
+	cp /usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so "$root/usr/lib/x86_64-linux-gnu/qemu/"
+	mkdir -p "$root/usr/share"
+	cp -rL /usr/share/qemu /usr/share/seabios "$root/usr/share/"
+	mods=$("$here/kernel.sh" guest-modules)
+	rm -rf "$groot"
+	mkdir -p "$groot/bin" "$groot/modules"
+	cp /bin/busybox "$groot/bin/busybox"
+	cp "$here/guest-init" "$groot/init"
+	chmod +x "$groot/init"
+	cp "$mods"/*.ko "$mods/order" "$groot/modules/"
+	mkdir -p "$root/cowbuf/guest"
+	cp "$kernel" "$root/cowbuf/guest/vmlinuz"
+	(cd "$groot" && find . | cpio -o -H newc --quiet | gzip -1) \
+		>"$root/cowbuf/guest/initramfs.gz"
+}
+
 build_initramfs() {
 	local root=$out/initramfs
 	rm -rf "$root"
@@ -83,6 +109,10 @@ build_initramfs() {
 	done
 	[ "$action" = gauntlet ] && add_dynamic_program "$root" "$(command -v stress-ng)"
 	[ "$action" = profile-merge ] && add_dynamic_program "$root" "$(command -v perf)"
+	# The stock lane's kselftests boot one nested guest (cowbuf_qemu.sh).
+	if [ "$action" = vms ] || { [ "$action" = check ] && [ "$lane" = stock ]; }; then
+		add_nested_guests "$root"
+	fi
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initramfs.gz"
 }
 

@@ -1,0 +1,423 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# make vms: real guests on cowbuf memory, inside the stock lane (nested TCG).
+#
+# 1. Two QEMU guests (Debian's kernel, a busybox initramfs,
+#    tools/vm/guest-init) with their RAM in mergeable cowbuf regions, given
+#    to an unmodified qemu-system-x86_64 by `cowbufctl exec --merge` as
+#    memory-backend-file,mem-path=/proc/self/fd/3,share=on. Memory saved and
+#    cowbufd's CPU are sampled. Then guest A
+#    (balloon without free page reporting) inflates its balloon and deflates
+#    it, guest B (free-page-reporting=on) frees memory, and both are killed
+#    with SIGKILL while running: the module must hold nothing afterwards.
+#    The scanner is stopped while the guests boot and started once both are
+#    ready; what it saves is the drop of the guests' footprint from then.
+# 2. The same two guests on ordinary anonymous RAM with QEMU's default
+#    mem-merge=on (KSM), with ksmd set to cowbufd's pages_to_scan and
+#    sleep_millisecs, sampled the same way.
+# 3. A guest whose region is capped below what it touches: QEMU dies of
+#    SIGBUS, the host logs no warning, nothing leaks.
+# 4. Overcommit: three guests kept alive in a memory cgroup smaller than
+#    their unmerged memory, by ballooning and merging.
+#
+# Lines starting "VMS " are figures for tools/bench-report.sh.
+# Environment (COWBUF_VM_ENV): cbvmmem (MiB per guest, 256), cbvmscan
+# (pages_to_scan, 1000), cbvmsleep (sleep_millisecs, 20), cbvmwatch (seconds
+# sampled after both guests are ready, 150), cbvmphases (a comma list of
+# cowbuf, ksm, capped, overcommit: the parts to run, all by default).
+
+G=/cowbuf/guest
+MEM=${cbvmmem:-256}
+SCAN=${cbvmscan:-1000}
+SLEEP=${cbvmsleep:-20}
+WATCH=${cbvmwatch:-150}
+PHASES=${cbvmphases:-cowbuf,ksm,capped,overcommit}
+CB=/sys/kernel/mm/cowbuf
+KSM=/sys/kernel/mm/ksm
+export QEMU_MODULE_DIR=/usr/lib/x86_64-linux-gnu/qemu
+
+fail() {
+	echo "COWBUF-LANE-FAIL vms: $*" >/dev/ttyS1
+	echo "vms: FAIL: $*"
+}
+
+now() {
+	cut -d' ' -f1 /proc/uptime
+}
+
+# CPU ticks (user + system) of the kernel thread named $1.
+thread_ticks() {
+	local p
+	for p in /proc/[0-9]*; do
+		if [ "$(cat "$p/comm" 2>/dev/null)" = "$1" ]; then
+			awk '{ print $14 + $15 }' "$p/stat"
+			return
+		fi
+	done
+	echo 0
+}
+
+# start_guest NAME KIND(cowbuf|anon|capped) REPORTING(on|off)
+start_guest() {
+	local d=/tmp/$1 kind=$2 reporting=$3 backend
+	rm -rf "$d"
+	mkdir -p "$d"
+	mkfifo "$d/con.in" "$d/con.out" "$d/mon.in" "$d/mon.out"
+	# Nothing started here may hold the lane's output pipe open.
+	cat "$d/con.out" >"$d/console.log" 2>/dev/null &
+	cat "$d/mon.out" >"$d/monitor.log" 2>/dev/null &
+	set -- qemu-system-x86_64 -accel tcg,tb-size=64 -smp 1 -m "$MEM" \
+		-nodefaults -display none -no-reboot \
+		-L /usr/share/qemu -L /usr/share/seabios \
+		-kernel "$G/vmlinuz" -initrd "$G/initramfs.gz" \
+		-append "console=ttyS0 panic=-1 quiet mitigations=off" \
+		-chardev "pipe,id=con,path=$d/con" -serial chardev:con \
+		-monitor "pipe:$d/mon" \
+		-device "virtio-balloon-pci,id=balloon0,free-page-reporting=$reporting"
+	# Guest RAM in a region: the exact command line of the admin guide.
+	backend="memory-backend-file,id=ram0,size=${MEM}M,mem-path=/proc/self/fd/3,share=on"
+	case "$kind" in
+	cowbuf)
+		set -- cowbufctl exec --merge "${MEM}M" -- "$@" \
+			-object "$backend" -machine memory-backend=ram0
+		;;
+	capped)
+		set -- cowbufctl exec "${MEM}M" -- "$@" \
+			-object "$backend" -machine memory-backend=ram0
+		;;
+	esac
+	if [ -n "${CGROUP:-}" ]; then
+		set -- sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CGROUP" "$@"
+	fi
+	"$@" >"$d/qemu.log" 2>&1 &
+	echo $! >"$d/pid"
+}
+
+# wait_console NAME PATTERN SECONDS: 0 once PATTERN is on the guest's console.
+wait_console() {
+	local i=0
+	while [ $i -lt "$3" ]; do
+		grep -q "$2" "/tmp/$1/console.log" 2>/dev/null && return 0
+		kill -0 "$(cat "/tmp/$1/pid")" 2>/dev/null || return 1
+		sleep 1
+		i=$((i + 1))
+		[ $((i % 60)) = 0 ] &&
+			echo "vms: guest $1, ${i}s waiting for $2:" \
+				"$(grep -v 'No such file' "/tmp/$1/console.log" | tail -n 1)"
+	done
+	return 1
+}
+
+guest_cmd() {
+	echo "$2" >"/tmp/$1/con.in"
+}
+
+monitor_cmd() {
+	echo "$2" >"/tmp/$1/mon.in"
+}
+
+# The committed pages of the region QEMU of guest $1 holds as fd 3.
+committed() {
+	awk '/^cowbuf-committed-pages:/ { print $2 }' "/proc/$(cat "/tmp/$1/pid")/fdinfo/3"
+}
+
+# Resident pages of guest $1's RAM mapping (the largest mapping of QEMU).
+ram_rss_pages() {
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { split($1, a, "-"); sz = 0 }
+	     /^Size:/ { sz = $2 }
+	     /^Rss:/ { if (sz >= '"$MEM"' * 1024 && $2 > best) best = $2 }
+	     END { print int(best / 4) }' "/proc/$(cat "/tmp/$1/pid")/smaps"
+}
+
+stop_guests() {
+	local n
+	for n in "$@"; do
+		kill -9 "$(cat "/tmp/$n/pid")" 2>/dev/null
+	done
+	sleep 2
+	for n in "$@"; do
+		wait "$(cat "/tmp/$n/pid")" 2>/dev/null
+	done
+	# The readers of the console and monitor pipes.
+	kill $(jobs -p) 2>/dev/null
+	wait 2>/dev/null
+}
+
+# footprint SYSTEM: pages holding the two guests' RAM now. cowbuf: the
+# frames of the module (only the guests use it); KSM: the resident pages of
+# the two RAM mappings less the mappings that share a KSM page.
+footprint() {
+	if [ "$1" = cowbuf ]; then
+		cat $CB/frames
+	else
+		echo $(($(ram_rss_pages a) + $(ram_rss_pages b) - $(cat $KSM/pages_sharing)))
+	fi
+}
+
+# Boot guest A (balloon without free page reporting) and guest B (with it)
+# on KIND memory with SYSTEM's scanner stopped; once both are ready, start
+# the scanner and sample it (every 0.2 s for 20 s, then every 2 s) for WATCH
+# seconds.
+pair() {
+	local kind=$1 sys=$2 dir=$CB t0 t ticks0 ticks f0 line n i=0
+	local thread=cowbufd
+	[ "$sys" = ksm ] && { thread=ksmd; dir=$KSM; }
+	echo 0 >$dir/run
+	t0=$(now)
+	start_guest a "$kind" off
+	start_guest b "$kind" on
+	for n in a b; do
+		if ! wait_console $n GUEST-READY 900; then
+			fail "$sys guest $n did not come up"
+			tail -n 5 /tmp/$n/console.log /tmp/$n/qemu.log
+			stop_guests a b
+			return 1
+		fi
+	done
+	grep -h GUEST-FAIL /tmp/a/console.log /tmp/b/console.log &&
+		fail "$sys: a guest could not set up"
+	echo "VMS $sys boot_s $(awk -v a="$(now)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')"
+
+	f0=$(footprint "$sys")
+	ticks0=$(thread_ticks $thread)
+	t0=$(now)
+	echo 1 >$dir/run
+	: >/tmp/samples.$sys
+	while :; do
+		t=$(awk -v a="$(now)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')
+		ticks=$(($(thread_ticks $thread) - ticks0))
+		if [ "$sys" = cowbuf ]; then
+			line="$t $(footprint cowbuf) $ticks $(cat $CB/pages_sharing)"
+			line="$line $(cat $CB/zero_pages) $(committed a) $(committed b)"
+		else
+			line="$t $(footprint ksm) $ticks $(cat $KSM/pages_sharing)"
+			line="$line $(cat $KSM/pages_shared) $(ram_rss_pages a) $(ram_rss_pages b)"
+		fi
+		echo "$line" >>/tmp/samples.$sys
+		echo "VMS-SAMPLE $sys $line"
+		awk -v t="$t" -v w="$WATCH" 'BEGIN { exit !(t >= w) }' && break
+		# Finely at first: one scanner converges within seconds.
+		if awk -v t="$t" 'BEGIN { exit !(t < 20) }'; then
+			sleep 0.2
+		else
+			sleep 2
+		fi
+	done
+	# Saved: the footprint when the scanner started less the last one.
+	# Converged: from the first sample after which every footprint is
+	# within 5% of the saving from the last one.
+	awk -v sys="$sys" -v f0="$f0" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" '
+	{ t[NR] = $1; f[NR] = $2; c[NR] = $3; k[NR] = $4 }
+	END {
+		saved = f0 - f[NR]; tol = 0.05 * saved; i = NR
+		while (i > 1 && f[i - 1] - f[NR] <= tol && f[NR] - f[i - 1] <= tol) i--
+		printf "VMS %s before_mib %.1f footprint_mib %.1f saved_pages %d",
+			sys, f0 / 256, f[NR] / 256, saved
+		printf " saved_mib %.1f counter_pages %d converge_s %.1f", saved / 256, k[NR], t[i]
+		printf " cpu_to_converge_s %.2f cpu_window_s %.2f window_s %.1f\n",
+			c[i] / hz, c[NR] / hz, t[NR]
+	}' /tmp/samples.$sys
+}
+
+# Guest A: use memory, free it in the guest, inflate the balloon by 32 MiB;
+# then deflate it and use memory again. Nested TCG writes guest memory at
+# about 1 MiB/s, so the sizes are small.
+balloon_test() {
+	local n=32 c0 c1 c2 i actual target=$((MEM - 32))
+	# The balloon takes free pages; those the guest never wrote were never
+	# committed and give nothing back: write (and free) most free memory.
+	guest_cmd a "touch 96"
+	wait_console a "GUEST-TOUCHED 96" 900 || { fail "guest a did not touch"; return; }
+	guest_cmd a drop
+	wait_console a GUEST-DROPPED 300 || { fail "guest a did not drop"; return; }
+	c0=$(committed a)
+	monitor_cmd a "balloon $target"
+	i=0
+	while [ $i -lt 300 ]; do
+		monitor_cmd a "info balloon"
+		sleep 1
+		actual=$(grep -o 'actual=[0-9]*' /tmp/a/monitor.log | tail -n 1 | cut -d= -f2)
+		[ -n "$actual" ] && [ "$actual" -le "$target" ] && break
+		i=$((i + 1))
+	done
+	sleep 3
+	c1=$(committed a)
+	echo "VMS balloon inflate_mib $n actual_mib ${actual:-?}" \
+		"committed_before_mib $((c0 / 256)) committed_after_mib $((c1 / 256))" \
+		"given_back_mib $(((c0 - c1) / 256))" \
+		"given_back_pct $(((c0 - c1) * 100 / (n * 256)))" \
+		"seconds $i"
+	monitor_cmd a "balloon $MEM"
+	sleep 10
+	guest_cmd a "touch 40"
+	if wait_console a "GUEST-TOUCHED 40" 600; then
+		c2=$(committed a)
+		echo "VMS deflate touched_mib 40 committed_mib $((c2 / 256)) ok 1"
+	else
+		fail "guest a could not use its memory after the balloon deflated"
+	fi
+}
+
+# Guest B (free page reporting): memory freed in the guest goes back.
+reporting_test() {
+	local c0 c1
+	guest_cmd b "touch 40"
+	wait_console b "GUEST-TOUCHED 40" 600 || { fail "guest b did not touch"; return; }
+	sleep 3
+	c0=$(committed b)
+	guest_cmd b drop
+	wait_console b GUEST-DROPPED 300 || { fail "guest b did not drop"; return; }
+	sleep 20
+	c1=$(committed b)
+	echo "VMS reporting freed_mib 40 committed_before_mib $((c0 / 256))" \
+		"committed_after_mib $((c1 / 256)) given_back_mib $(((c0 - c1) / 256))" \
+		"given_back_pct $(((c0 - c1) * 100 / (40 * 256)))"
+}
+
+check_nothing_held() {
+	local what=$1 f r
+	sleep 2
+	f=$(cat /sys/kernel/mm/cowbuf/frames)
+	r=$(cat /sys/kernel/mm/cowbuf/regions)
+	echo "VMS leak $what frames $f regions $r"
+	[ "$f" = 0 ] && [ "$r" = 0 ] || fail "$what: $f frames, $r regions left"
+}
+
+# Whatever ends this script, no guest outlives it.
+cleanup() {
+	local p
+	for p in /tmp/*/pid; do
+		[ -r "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null
+	done
+	kill $(jobs -p) 2>/dev/null
+}
+trap cleanup EXIT
+
+modprobe cowbuf || { fail modprobe; exit 1; }
+[ -x "$(command -v qemu-system-x86_64)" ] || { fail "no qemu in the initramfs"; exit 1; }
+echo "VMS config mem_mib $MEM guests 2 pages_to_scan $SCAN sleep_millisecs $SLEEP" \
+	"watch_s $WATCH outer_mem_kb $(awk '/^MemTotal/ { print $2 }' /proc/meminfo)"
+
+phase() {
+	case ",$PHASES," in *",$1,"*) return 0 ;; esac
+	return 1
+}
+
+# 1. cowbuf
+phase cowbuf && {
+echo $SCAN >$CB/pages_to_scan
+echo $SLEEP >$CB/sleep_millisecs
+if pair cowbuf "cowbuf"; then
+	# What the guests give back is measured with the scanner stopped, so
+	# that pages it merges or releases meanwhile are not counted.
+	echo 0 >$CB/run
+	balloon_test
+	reporting_test
+	# Killed mid-run: everything goes back.
+	stop_guests a b
+	check_nothing_held "after SIGKILL of both guests"
+fi
+echo 0 >$CB/run
+}
+
+# 2. KSM
+phase ksm && {
+echo $SCAN >$KSM/pages_to_scan
+echo $SLEEP >$KSM/sleep_millisecs
+if pair anon ksm; then
+	stop_guests a b
+fi
+echo 2 >$KSM/run
+}
+
+# 3. A capped region: SIGBUS in QEMU, no host warning, nothing held.
+phase capped && {
+cap=$(cat /sys/module/cowbuf/parameters/max_region_pages)
+echo 4096 >/sys/module/cowbuf/parameters/max_region_pages
+start_guest c capped off
+pid=$(cat /tmp/c/pid)
+i=0
+while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do
+	sleep 1
+	i=$((i + 1))
+done
+if kill -0 "$pid" 2>/dev/null; then
+	fail "a guest capped at 16 MiB kept running"
+	stop_guests c
+else
+	wait "$pid"
+	rc=$?
+	echo "VMS capped exit_status $rc seconds $i"
+	[ $rc -eq $((128 + 7)) ] || fail "capped guest: QEMU exit status $rc, not SIGBUS"
+	stop_guests
+fi
+echo "$cap" >/sys/module/cowbuf/parameters/max_region_pages
+check_nothing_held "after the capped guest"
+}
+# 4. Overcommit: three guests in a memory cgroup that holds what they use
+# merged but not what they would use unmerged (a stand-in for a smaller
+# host: at ~1 MiB/s of guest writes, filling more than this VM is out of
+# reach), with 64 MiB to spare. Each first gives 32 MiB back by its balloon,
+# then writes 64 MiB of the same bytes as the others; the scanner scans four
+# times as fast as in part 1, to keep up with three writers.
+phase overcommit && {
+CGROUP=/sys/fs/cgroup/vms
+mkdir -p $CGROUP
+echo +memory >/sys/fs/cgroup/cgroup.subtree_control
+# Three guests write at once: the scanner has to keep up with them.
+echo $((SCAN * 4)) >$CB/pages_to_scan
+echo 1 >$CB/run
+for n in a b c; do
+	start_guest $n cowbuf off
+done
+ok=1
+for n in a b c; do
+	wait_console $n GUEST-READY 900 || { fail "overcommit: guest $n did not come up"; ok=0; }
+done
+if [ $ok = 1 ]; then
+	b0=0
+	for n in a b c; do
+		b0=$((b0 + $(committed $n)))
+		monitor_cmd $n "balloon $((MEM - 32))"
+	done
+	sleep 60
+	b1=0
+	for n in a b c; do
+		b1=$((b1 + $(committed $n)))
+	done
+	limit=$(($(cat $CGROUP/memory.current) + 64 * 1048576))
+	echo $limit >$CGROUP/memory.max
+	for n in a b c; do
+		guest_cmd $n "copy 64"
+	done
+	peak=0
+	for n in a b c; do
+		if ! wait_console $n "GUEST-COPIED 64" 900; then
+			fail "overcommit: guest $n did not live through its writes"
+			ok=0
+		fi
+		cur=$(cat $CGROUP/memory.current)
+		[ "$cur" -gt "$peak" ] && peak=$cur
+	done
+	sleep 20
+	cur=$(cat $CGROUP/memory.current)
+	[ "$cur" -gt "$peak" ] && peak=$cur
+	sum=0
+	for n in a b c; do
+		c=$(committed $n 2>/dev/null)
+		sum=$((sum + ${c:-0}))
+	done
+	echo "VMS overcommit guests 3 guest_ram_mib $((3 * MEM))" \
+		"cgroup_max_mib $((limit / 1048576)) unmerged_mib $((sum / 256))" \
+		"cgroup_mib_at_end $((cur / 1048576)) frames_mib $(($(cat $CB/frames) / 256))" \
+		"balloons_gave_mib $(((b0 - b1) / 256)) alive $ok" \
+		"oom_events $(awk '/^max / { print $2 }' $CGROUP/memory.events)"
+fi
+stop_guests a b c
+CGROUP=
+echo 0 >$CB/run
+check_nothing_held "after the overcommitted guests"
+rmdir /sys/fs/cgroup/vms
+}
+modprobe -r cowbuf || fail "unload"

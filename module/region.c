@@ -743,6 +743,78 @@ static int region_decommit(struct cowbuf_region *region, pgoff_t first,
 	return 0;
 }
 
+/*
+ * Punch the pages [@first, @end) of a huge region, all in one frame but not
+ * the whole of it: they read as zero afterwards, as on a regular file. A slot
+ * without a frame reads as zero already. A frame of the slot's own is zeroed
+ * in place; a shared one is copied first, as a write would copy it, and the
+ * copy zeroed. The frame stays committed: the slot is marked dirty, and the
+ * merge scanner, which looks at written slots of mergeable huge regions,
+ * releases it once all of it is zero (a guest's balloon discards 4 KiB
+ * pages one at a time). Return: 0, or -ENOMEM without memory for the copy.
+ */
+static int region_zero_partial(struct cowbuf_region *region, pgoff_t first,
+			       pgoff_t end)
+{
+	unsigned long mask = (1UL << region->order) - 1;
+	pgoff_t index = first >> region->order;
+	struct page *page, *copy;
+	int ret = 0;
+	void *old;
+
+	down_write(&region->map_lock);
+	page = xa_load(&region->slots, index);
+	if (!page)
+		goto out_unlock;
+	lock_page(page);
+	if (cowbuf_frame_sharers(page) > 1) {
+		copy = cowbuf_frame_dup(page);
+		if (!copy) {
+			ret = -ENOMEM;
+			goto out_unlock_page;
+		}
+		/* Replacing a present entry never allocates. */
+		old = xa_store(&region->slots, index, copy, GFP_NOWAIT);
+		WARN_ON_ONCE(old != page);
+		cowbuf_frame_unshare_locked(page);
+		unlock_page(page);
+		cowbuf_region_unmap(region, index, 1);
+		put_page(page);		/* the slot's reference */
+		page = copy;
+		lock_page(page);
+	}
+	for (; first < end; first++)
+		clear_highpage(page + (first & mask));
+	xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
+out_unlock_page:
+	unlock_page(page);
+out_unlock:
+	up_write(&region->map_lock);
+	return ret;
+}
+
+/*
+ * fallocate(PUNCH_HOLE): the pages [@first, @end) read as zero afterwards.
+ * Whole frames are decommitted; the parts of frames at either end of a huge
+ * region's range are zeroed (region_zero_partial()).
+ */
+static int region_punch(struct cowbuf_region *region, pgoff_t first, pgoff_t end)
+{
+	unsigned long mask = (1UL << region->order) - 1;
+	pgoff_t head_end = min(end, (first + mask) & ~mask);
+	pgoff_t tail = max(head_end, end & ~mask);
+	int ret = 0;
+
+	if (first < head_end)
+		ret = region_zero_partial(region, first, head_end);
+	if (!ret && head_end < tail)
+		ret = region_decommit(region, head_end >> region->order,
+				      (tail - head_end) >> region->order);
+	if (!ret && tail < end)
+		ret = region_zero_partial(region, tail, end);
+	return ret;
+}
+
 /**
  * cowbuf_region_take() - hand the frames of a range to a message
  * @vma: the caller's mapping holding the range (mmap_lock held)
@@ -1040,20 +1112,24 @@ static void cowbuf_region_show_fdinfo(struct seq_file *m, struct file *file)
  * @file: a region file opened for writing (vfs_fallocate() checks that)
  * @mode: 0 or FALLOC_FL_KEEP_SIZE to commit, FALLOC_FL_PUNCH_HOLE |
  *	FALLOC_FL_KEEP_SIZE to decommit; anything else is -EOPNOTSUPP
- * @offset: start, in bytes, a multiple of the frame size
+ * @offset: start, in bytes: a multiple of the frame size to commit, of the
+ *	page size to punch
  * @len: length in bytes, nonzero (vfs_fallocate() checks that), a multiple
- *	of the frame size
+ *	of the same size
  *
- * A punched range reads as zero afterwards and its frames are freed, as with
- * COWBUF_IOC_DECOMMIT; the part of it past the region's end is ignored, as on
+ * A punched range reads as zero afterwards and its whole frames are freed, as
+ * with COWBUF_IOC_DECOMMIT; the pages of a huge region's frame punched
+ * without the rest of it are zeroed, and the frame is freed once all of it
+ * is punched at once, or, in a mergeable range, once cowbufd finds it all
+ * zero. The part of a punched range past the region's end is ignored, as on
  * a regular file. A committed range is filled as with COWBUF_IOC_COMMIT
  * (charged, all or nothing) but nothing is mapped: mappings fault frames in.
  * A region's size is fixed, so committing past its end fails with -EPERM, as
  * growing a memfd sealed with F_SEAL_GROW does.
  *
- * Return: 0, -EOPNOTSUPP, -EINVAL for a range not made of whole frames,
- * -EPERM past the end, -ENOMEM (a cap, the memory cgroup, no memory) as for
- * COWBUF_IOC_COMMIT.
+ * Return: 0, -EOPNOTSUPP, -EINVAL for a misaligned range, -EPERM past the
+ * end, -ENOMEM (a cap, the memory cgroup, no memory) as for
+ * COWBUF_IOC_COMMIT, or to copy a shared huge frame partly punched.
  */
 static long cowbuf_region_fallocate(struct file *file, int mode, loff_t offset,
 				    loff_t len)
@@ -1064,14 +1140,17 @@ static long cowbuf_region_fallocate(struct file *file, int mode, loff_t offset,
 
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
 		return -EOPNOTSUPP;
-	if ((offset | len) & ((1ULL << shift) - 1))
-		return -EINVAL;
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
+		if ((offset | len) & ~PAGE_MASK)
+			return -EINVAL;
 		if (offset >= size)
 			return 0;
 		len = min(len, size - offset);
-		return region_decommit(region, offset >> shift, len >> shift);
+		return region_punch(region, offset >> PAGE_SHIFT,
+				    (offset + len) >> PAGE_SHIFT);
 	}
+	if ((offset | len) & ((1ULL << shift) - 1))
+		return -EINVAL;
 	if (offset >= size || len > size - offset)
 		return -EPERM;
 	return region_commit(region, NULL, 0, offset >> shift, len >> shift);

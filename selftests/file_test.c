@@ -302,7 +302,7 @@ TEST_F(file, open_through_proc_refuses_truncation_and_private_maps)
 	close(fd2);
 }
 
-TEST(huge_region_files_work_in_whole_frames)
+TEST(huge_region_files_commit_whole_frames_and_punch_pages)
 {
 	struct cowbuf_version v = { 0 };
 	long frames_before = cowbuf_counter("frames");
@@ -322,8 +322,13 @@ TEST(huge_region_files_work_in_whole_frames)
 	EXPECT_EQ(HUGE, st.st_blksize);
 
 	EXPECT_EQ(-EINVAL, falloc(fd, 0, 0, PAGE));
-	EXPECT_EQ(-EINVAL, falloc(fd, PUNCH, HUGE, PAGE));
-	EXPECT_EQ(-EINVAL, falloc(fd, PUNCH, PAGE, HUGE));
+	EXPECT_EQ(-EINVAL, falloc(fd, 0, PAGE, HUGE));
+	EXPECT_EQ(-EINVAL, falloc(fd, PUNCH, 1, PAGE));
+	EXPECT_EQ(-EINVAL, falloc(fd, PUNCH, 0, PAGE + 1));
+	/* Pages of uncommitted frames read as zero already. */
+	EXPECT_EQ(0, falloc(fd, PUNCH, HUGE, PAGE));
+	EXPECT_EQ(0, falloc(fd, PUNCH, PAGE, HUGE));
+	EXPECT_EQ(0, committed(fd));
 	ASSERT_EQ(0, falloc(fd, 0, HUGE, 2 * HUGE));
 	EXPECT_EQ(2 * HUGE / PAGE, committed(fd));
 	ASSERT_EQ(0, fstat(fd, &st));
@@ -336,6 +341,12 @@ TEST(huge_region_files_work_in_whole_frames)
 	EXPECT_EQ(HUGE / PAGE, committed(fd));
 	EXPECT_TRUE(all_zero(map + HUGE, HUGE));
 	EXPECT_EQ(5, map[2 * HUGE]);
+	/* Part of a frame: those pages read as zero, the frame stays. */
+	ASSERT_EQ(0, falloc(fd, PUNCH, 2 * HUGE + PAGE, 2 * PAGE));
+	EXPECT_EQ(HUGE / PAGE, committed(fd));
+	EXPECT_EQ(5, map[2 * HUGE + PAGE - 1]);
+	EXPECT_TRUE(all_zero(map + 2 * HUGE + PAGE, 2 * PAGE));
+	EXPECT_EQ(5, map[2 * HUGE + 3 * PAGE]);
 	munmap(map, 4 * HUGE);
 	close(fd);
 	close(dev);

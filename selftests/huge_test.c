@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <sys/ioctl.h>
@@ -387,6 +388,76 @@ TEST_F(huge, share_is_copy_on_write_both_ways)
 	close(ch);
 }
 
+/*
+ * fallocate(PUNCH_HOLE) of pages of a frame, as QEMU's balloon discards
+ * guest pages: those pages read as zero and the rest keep their bytes; the
+ * frame stays committed and mapped by PMD; whole frames of the range are
+ * freed.
+ */
+TEST_F(huge, punching_part_of_a_frame_zeroes_those_pages)
+{
+	const int punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	long frames;
+
+	ASSERT_EQ(0, cowbuf_commit(self->fd, self->map, 3 * HUGE));
+	pattern_fill(self->map, 3 * HUGE, 41);
+	frames = cowbuf_counter("frames");
+	ASSERT_EQ(0, fallocate(self->fd, punch, 3 * PAGE, 2 * PAGE));
+	EXPECT_TRUE(all_zero(self->map + 3 * PAGE, 2 * PAGE));
+	EXPECT_EQ(-1, pattern_check(self->map, 3 * PAGE, 41));
+	EXPECT_EQ(-1, pattern_check_at(self->map + 5 * PAGE, 3 * HUGE - 5 * PAGE, 41,
+				       5 * PAGE));
+	EXPECT_EQ(3 * HUGE / PAGE, committed(self->fd));
+	EXPECT_EQ(frames, cowbuf_counter("frames"));
+	EXPECT_EQ(3 * HUGE, pmd_mapped(self->map));
+
+	/* The end of frame 0, all of frame 1, the start of frame 2. */
+	ASSERT_EQ(0, fallocate(self->fd, punch, HUGE - PAGE, HUGE + 2 * PAGE));
+	EXPECT_TRUE(all_zero(self->map + HUGE - PAGE, HUGE + 2 * PAGE));
+	EXPECT_EQ(-1, pattern_check_at(self->map + 5 * PAGE, HUGE - 6 * PAGE, 41,
+				       5 * PAGE));
+	EXPECT_EQ(-1, pattern_check_at(self->map + 2 * HUGE + PAGE, HUGE - PAGE, 41,
+				       2 * HUGE + PAGE));
+	EXPECT_EQ(2 * HUGE / PAGE, committed(self->fd));
+	EXPECT_EQ(frames - 1, cowbuf_counter("frames"));
+	/* Written again, a punched page holds what was written. */
+	self->map[3 * PAGE] = 9;
+	EXPECT_EQ(9, self->map[3 * PAGE]);
+}
+
+/*
+ * A frame shared with a message is copied before its pages are zeroed: the
+ * receiver keeps the bytes that were sent.
+ */
+TEST_F(huge, punching_part_of_a_shared_frame_copies_it)
+{
+	const int punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	int ch = cowbuf_channel_create(self->dev, 0);
+	int other = huge_region(self->dev, HUGE, 0);
+	uint64_t got = 0;
+	uint32_t mode;
+	long frames;
+	char *p;
+
+	ASSERT_GE(ch, 0);
+	ASSERT_GE(other, 0);
+	ASSERT_EQ(0, cowbuf_map(other, HUGE, 0, PROT_READ | PROT_WRITE, (void **)&p));
+	ASSERT_EQ(0, cowbuf_commit(self->fd, self->map, HUGE));
+	pattern_fill(self->map, HUGE, 43);
+	ASSERT_EQ(0, cowbuf_send(ch, self->map, HUGE, COWBUF_MODE_SHARE));
+	ASSERT_EQ(0, cowbuf_recv(ch, p, HUGE, &got, &mode));
+	ASSERT_EQ(HUGE, got);
+	frames = cowbuf_counter("frames");
+	ASSERT_EQ(0, fallocate(self->fd, punch, PAGE, PAGE));
+	EXPECT_EQ(frames + 1, cowbuf_counter("frames"));
+	EXPECT_TRUE(all_zero(self->map + PAGE, PAGE));
+	EXPECT_EQ(-1, pattern_check(self->map, PAGE, 43));
+	EXPECT_EQ(-1, pattern_check(p, HUGE, 43));
+	munmap(p, HUGE);
+	close(other);
+	close(ch);
+}
+
 TEST_F(huge, messages_keep_to_their_frame_size)
 {
 	int ch = cowbuf_channel_create(self->dev, COWBUF_FD_NONBLOCK);
@@ -582,7 +653,13 @@ TEST(zero_frames_of_mergeable_huge_regions_are_released)
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ(0, cowbuf_map(fd, 4 * HUGE, 0, PROT_READ | PROT_WRITE, (void **)&p));
 	ASSERT_EQ(0, cowbuf_commit(fd, p, 4 * HUGE));
-	pattern_fill(p, HUGE, 71);	/* frame 0: data */
+	pattern_fill(p, 2 * HUGE, 71);	/* frame 0: data */
+	/* Frame 1: data, then punched in two pieces, as a balloon would. */
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       HUGE, HUGE / 2));
+	ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       HUGE + HUGE / 2, HUGE / 2));
+	EXPECT_EQ(4 * HUGE / PAGE, committed(fd));
 	p[2 * HUGE + 77] = 1;		/* frame 2: written, then zero again */
 	p[2 * HUGE + 77] = 0;
 	p[3 * HUGE + 5] = 1;		/* frame 3: one byte */

@@ -60,6 +60,8 @@ cat <<EOF
 
 | cowbuf guests, scanner stopped | |
 |---|---|
+| guest A first wrote and freed (MiB) | $(f balloon written_mib) of its $(f balloon free_mib) free \
+(committed before: $(f balloon committed_before_writing_mib) MiB) |
 | balloon inflated by (MiB) | $(f balloon inflate_mib) (guest's actual: $(f balloon actual_mib)) |
 | committed before / after (MiB) | $(f balloon committed_before_mib) / \
 $(f balloon committed_after_mib) |
@@ -74,6 +76,38 @@ $(f reporting committed_after_mib) |
 | after SIGKILL of both guests | $(grep '^VMS leak after SIGKILL' "$log" | cut -d' ' -f8- || true) |
 EOF
 
+if grep -q '^VMS huge_balloon' "$log"; then
+	cat <<EOF
+
+Guest RAM in huge regions (\`cowbufctl exec --merge --huge\`, \`align=2M\`; two
+guests, the scanner stopped but where said). Committed after boot:
+$(f huge boot_committed_a_mib) and $(f huge boot_committed_b_mib) MiB; guest A mapped
+$(f huge pmd_mapped_kb) kB by PMD.
+
+| huge regions | |
+|---|---|
+| guest A first wrote and freed (MiB) | $(f huge_balloon written_mib) of its \
+$(f huge_balloon free_mib) free |
+| balloon inflated by (MiB) | $(f huge_balloon inflate_mib) \
+(guest's actual: $(f huge_balloon actual_mib)) |
+| committed before / after (MiB) | $(f huge_balloon committed_before_mib) / \
+$(f huge_balloon committed_after_mib) |
+| given back by the balloon (MiB) | $(f huge_balloon given_back_mib) \
+($(f huge_balloon given_back_pct)% of it) |
+| deflated, then written (MiB) | $(f huge_deflate touched_mib) (committed: \
+$(f huge_deflate committed_mib) MiB) |
+| then the scanner for 20 s: committed before / after (MiB) | \
+$(f huge_scan committed_before_mib) / $(f huge_scan committed_after_mib) \
+(all-zero frames released: $(f huge_scan zero_released_mib) MiB) |
+| freed in guest B, free page reporting (MiB) | $(f huge_reporting freed_mib) |
+| committed before / after (MiB) | $(f huge_reporting committed_before_mib) / \
+$(f huge_reporting committed_after_mib) |
+| given back (MiB) | $(f huge_reporting given_back_mib) \
+($(f huge_reporting given_back_pct)% of it) |
+| after SIGKILL of both guests | \
+$(grep '^VMS leak after the huge' "$log" | cut -d' ' -f7- || true) |
+EOF
+fi
 if grep -q '^VMS overcommit' "$log"; then
 	cat <<EOF
 

@@ -197,12 +197,16 @@ static bool same_domain(kuid_t a, kuid_t b)
  * @protect: the slot was written and is worth write-protecting now
  * @has_stored: @stored is valid
  * @merged: the slot no longer holds @page: unmap, then drop its reference
+ * @lookups: the tables merge_candidate() looks in (LOOK_STABLE,
+ *	LOOK_UNSTABLE): those that may hold a match, as worth_protecting()
+ *	found, or both
  */
 struct cowbuf_scan_slot {
 	pgoff_t pgoff;
 	struct page *page;
 	unsigned long hash;
 	unsigned long stored;
+	unsigned int lookups;
 	bool rehash;
 	bool broken;
 	bool out;
@@ -211,28 +215,48 @@ struct cowbuf_scan_slot {
 	bool merged;
 };
 
+#define LOOK_STABLE	BIT(0)
+#define LOOK_UNSTABLE	BIT(1)
+
+/**
+ * struct cowbuf_scan_partner - a candidate of an earlier chunk, left writable,
+ *	that a written slot of this chunk has the hash of
+ * @region: the region holding it
+ * @pgoff: its slot
+ * @page: its frame, with a reference of the scanner's, or NULL
+ */
+struct cowbuf_scan_partner {
+	struct cowbuf_region *region;
+	pgoff_t pgoff;
+	struct page *page;
+};
+
 /*
  * The chunk being scanned, and its length while candidates are processed
  * (cowbuf_merge_mutex held: there is one scanner). Not on the stack: too big.
  * @scan_other is the frame of the other candidate merge_with_unstable() is
  * looking at, which the scanner holds a reference to, or NULL.
+ * @scan_partners are the unstable candidates the chunk's written slots
+ * matched, write-protected together by protect_partners().
  *
  * scanner_refs_lock (innermost) makes the references the scanner holds for a
  * moment visible to cowbuf_merge_other_refs(): every get_page() and
  * put_page() of those references, and every change of @scan_chunk_len, of a
- * slot's @merged and of @scan_other, happens under it, together with the
- * record of the reference.
+ * slot's @merged, of @scan_other and of a partner's @page, happens under it,
+ * together with the record of the reference.
  */
 static struct cowbuf_scan_slot scan_chunk[COWBUF_SCAN_CHUNK];
 static int scan_chunk_len;
 static struct page *scan_other;
+static struct cowbuf_scan_partner scan_partners[COWBUF_SCAN_CHUNK];
+static int scan_partners_len;
 static DEFINE_SPINLOCK(scanner_refs_lock);
 
 /*
  * References the scanner itself holds to @page (scanner_refs_lock held):
  * one per slot of the chunk that had it, plus the slot's own, not yet
  * dropped, where that slot has been merged away from it, plus the other
- * candidate's.
+ * candidate's, plus one per partner being write-protected.
  */
 static int scanner_refs(struct page *page)
 {
@@ -246,6 +270,9 @@ static int scanner_refs(struct page *page)
 	}
 	if (scan_other == page)
 		refs++;
+	for (i = 0; i < scan_partners_len; i++)
+		if (scan_partners[i].page == page)
+			refs++;
 	return refs;
 }
 
@@ -434,6 +461,27 @@ static void protect_slot(struct cowbuf_region *region, pgoff_t pgoff, struct pag
 }
 
 /*
+ * The candidate in slot @pgoff of @region joins the unstable table, for later
+ * pages of this pass to match; without memory for it, it simply does not.
+ */
+static void unstable_add(struct cowbuf_region *region, pgoff_t pgoff,
+			 unsigned long hash)
+{
+	struct cowbuf_merge_node *node = node_alloc(hash, region->user->uid);
+
+	if (!node)
+		return;
+	node->region = region;
+	node->pgoff = pgoff;
+	if (rhltable_insert(&cowbuf_unstable, &node->hnode, cowbuf_unstable_params)) {
+		kfree(node);
+		return;
+	}
+	list_add_tail(&node->list, &cowbuf_unstable_list);
+	atomic_long_inc(&cowbuf_merge_stats.pages_unshared);
+}
+
+/*
  * Try to merge the candidate with a candidate of this pass with the same
  * hash; the other frame becomes a stable frame. Otherwise the candidate
  * joins the unstable table. Return: true if merged.
@@ -458,17 +506,7 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	rcu_read_unlock();
 
 	if (!found) {
-		node = node_alloc(hash, region->user->uid);
-		if (!node)
-			return false;
-		node->region = region;
-		node->pgoff = pgoff;
-		if (rhltable_insert(&cowbuf_unstable, &node->hnode, cowbuf_unstable_params)) {
-			kfree(node);
-			return false;
-		}
-		list_add_tail(&node->list, &cowbuf_unstable_list);
-		atomic_long_inc(&cowbuf_merge_stats.pages_unshared);
+		unstable_add(region, pgoff, hash);
 		return false;
 	}
 
@@ -829,10 +867,96 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 
 	if (s->hash == zero_hash && merge_zero(region, s->pgoff, s->page))
 		return true;
-	ret = merge_into_stable(region, s->pgoff, s->page, s->hash);
-	if (ret != NOT_MERGED)
-		return ret == MERGED_NOW;
+	if (s->lookups & LOOK_STABLE) {
+		ret = merge_into_stable(region, s->pgoff, s->page, s->hash);
+		if (ret != NOT_MERGED)
+			return ret == MERGED_NOW;
+	}
+	if (!(s->lookups & LOOK_UNSTABLE)) {
+		unstable_add(region, s->pgoff, s->hash);
+		return false;
+	}
 	return merge_with_unstable(region, s->pgoff, s->page, s->hash);
+}
+
+/*
+ * Unstable candidates noted by worth_protecting() lie at most this many slots
+ * apart to be write-protected by the same unmap.
+ */
+#define COWBUF_PARTNER_GAP	8
+
+/*
+ * Note the unstable candidate @node, which a written slot of the chunk has
+ * the hash of, for protect_partners(), if it was left writable.
+ */
+static void note_partner(struct cowbuf_merge_node *node)
+{
+	struct cowbuf_scan_partner *p;
+	int i;
+
+	if (!xa_get_mark(&node->region->slots, node->pgoff, COWBUF_SLOT_DIRTY))
+		return;
+	for (i = 0; i < scan_partners_len; i++)
+		if (scan_partners[i].region == node->region &&
+		    scan_partners[i].pgoff == node->pgoff)
+			return;
+	/* One at most per slot of the chunk. */
+	if (WARN_ON_ONCE(scan_partners_len == COWBUF_SCAN_CHUNK))
+		return;
+	spin_lock(&scanner_refs_lock);
+	p = &scan_partners[scan_partners_len++];
+	p->region = node->region;
+	p->pgoff = node->pgoff;
+	p->page = NULL;
+	spin_unlock(&scanner_refs_lock);
+}
+
+/*
+ * Write-protect the candidates note_partner() noted, as protect_slot() does
+ * one at a time: clear their COWBUF_SLOT_DIRTY marks under the page lock,
+ * then remove their mappings, with one unmap for each run of nearby slots
+ * of a region (a slot between them loses its mappings too, and faults them
+ * back in). A written slot of the chunk and its partner then compare at
+ * once in merge_with_unstable().
+ */
+static void protect_partners(void)
+{
+	struct cowbuf_scan_partner *p, *first;
+	struct page *page;
+	int i;
+
+	for (i = 0; i < scan_partners_len; i++) {
+		p = &scan_partners[i];
+		xa_lock(&p->region->slots);
+		page = xa_load(&p->region->slots, p->pgoff);
+		if (page) {
+			spin_lock(&scanner_refs_lock);
+			get_page(page);
+			p->page = page;
+			spin_unlock(&scanner_refs_lock);
+		}
+		xa_unlock(&p->region->slots);
+		if (!page)
+			continue;
+		lock_page(page);
+		if (xa_load(&p->region->slots, p->pgoff) == page)
+			xa_clear_mark(&p->region->slots, p->pgoff, COWBUF_SLOT_DIRTY);
+		unlock_page(page);
+	}
+	for (first = scan_partners, i = 1; i <= scan_partners_len; i++) {
+		p = &scan_partners[i];
+		if (i < scan_partners_len && p->region == p[-1].region &&
+		    p->pgoff > p[-1].pgoff && p->pgoff - p[-1].pgoff <= COWBUF_PARTNER_GAP)
+			continue;
+		cowbuf_region_unmap(first->region, first->pgoff, p[-1].pgoff - first->pgoff + 1);
+		first = p;
+	}
+	spin_lock(&scanner_refs_lock);
+	for (i = 0; i < scan_partners_len; i++)
+		if (scan_partners[i].page)
+			put_page(scan_partners[i].page);
+	scan_partners_len = 0;
+	spin_unlock(&scanner_refs_lock);
 }
 
 /*
@@ -841,12 +965,18 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
  * another slot of the chunk has its hash), or it did not change since the
  * previous pass (protected, it will not be hashed again until written).
  * Otherwise it joins the candidates as it is, writable, and is protected
- * only if a later page matches it (merge_with_unstable()).
+ * only if a later page matches it (note_partner()).
+ *
+ * The lookups are the ones merge_candidate() would make: only the scanner
+ * changes the tables, and, but for the chunk's own slots with the same hash
+ * (then both tables are looked in again), nothing this chunk does changes
+ * what they hold for this hash. So @s->lookups records which of them have a
+ * match, and merge_candidate() looks in those only.
  */
 static bool worth_protecting(struct cowbuf_region *region, struct cowbuf_scan_slot *s,
 			     int i, int n)
 {
-	struct cowbuf_merge_node *node;
+	struct cowbuf_merge_node *node, *partner = NULL;
 	struct rhlist_head *list, *pos;
 	bool found = false;
 	int j;
@@ -856,17 +986,34 @@ static bool worth_protecting(struct cowbuf_region *region, struct cowbuf_scan_sl
 	for (j = 0; j < n; j++)
 		if (j != i && scan_chunk[j].hash == s->hash && !scan_chunk[j].out)
 			return true;
+	s->lookups = 0;
 	rcu_read_lock();
 	list = rhltable_lookup(&cowbuf_stable, &s->hash, cowbuf_merge_params);
-	rhl_for_each_entry_rcu(node, pos, list, hnode)
-		if (node->page != s->page && same_domain(node->uid, region->user->uid))
+	rhl_for_each_entry_rcu(node, pos, list, hnode) {
+		/* Its own frame, stable already: merge_into_stable() says so. */
+		if (node->page == s->page) {
+			s->lookups |= LOOK_STABLE;
+		} else if (same_domain(node->uid, region->user->uid)) {
+			s->lookups |= LOOK_STABLE;
 			found = true;
+		}
+	}
+	/* The first match is the one merge_with_unstable() takes. */
 	list = rhltable_lookup(&cowbuf_unstable, &s->hash, cowbuf_unstable_params);
-	rhl_for_each_entry_rcu(node, pos, list, hnode)
+	rhl_for_each_entry_rcu(node, pos, list, hnode) {
 		if ((node->region != region || node->pgoff != s->pgoff) &&
-		    same_domain(node->uid, region->user->uid))
-			found = true;
+		    same_domain(node->uid, region->user->uid)) {
+			partner = node;
+			break;
+		}
+	}
 	rcu_read_unlock();
+	if (partner) {
+		/* Only the scanner frees nodes: @partner is still there. */
+		s->lookups |= LOOK_UNSTABLE;
+		note_partner(partner);
+		found = true;
+	}
 	return found;
 }
 
@@ -909,6 +1056,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 	}
 	for (i = 0; i < n; i++) {
 		s = &scan_chunk[i];
+		s->lookups = LOOK_STABLE | LOOK_UNSTABLE;
 		s->protect = s->rehash && (s->out || worth_protecting(region, s, i, n));
 		if (s->protect || s->broken)
 			scan_clear_marks(region, s, s->protect);
@@ -921,6 +1069,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 	}
 	if (wp_first != ULONG_MAX)
 		cowbuf_region_unmap(region, wp_first, wp_last - wp_first + 1);
+	protect_partners();
 
 	for (i = 0; i < n; i++) {
 		s = &scan_chunk[i];

@@ -231,4 +231,34 @@ static inline int cowbuf_is_root(void)
 	return geteuid() == 0;
 }
 
+/*
+ * What most fixtures work on: /dev/cowbuf opened as *@dev, a region of @size
+ * created with @flags as *@fd and mapped read-write at *@map. Return: 0 or
+ * -errno.
+ */
+static inline int open_mapped_region(int *dev, int *fd, char **map, size_t size,
+				     uint32_t flags)
+{
+	*fd = -1;
+	*map = NULL;
+	*dev = cowbuf_open();
+	if (*dev < 0)
+		return *dev;
+	*fd = cowbuf_region_create(*dev, size, flags);
+	if (*fd < 0)
+		return *fd;
+	return cowbuf_map(*fd, size, 0, PROT_READ | PROT_WRITE, (void **)map);
+}
+
+/* Undo open_mapped_region(), whatever part of it was done. */
+static inline void close_mapped_region(int dev, int fd, char *map, size_t size)
+{
+	if (map)
+		munmap(map, size);
+	if (fd >= 0)
+		close(fd);
+	if (dev >= 0)
+		close(dev);
+}
+
 #endif /* COWBUF_UTIL_H */

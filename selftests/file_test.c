@@ -30,20 +30,14 @@ FIXTURE(file) {
 FIXTURE_SETUP(file)
 {
 	self->frames_before = cowbuf_counter("frames");
-	self->dev = cowbuf_open();
-	ASSERT_GE(self->dev, 0);
 	self->size = NR_PAGES * PAGE;
-	self->fd = cowbuf_region_create(self->dev, self->size, COWBUF_FD_CLOEXEC);
-	ASSERT_GE(self->fd, 0);
-	ASSERT_EQ(0, cowbuf_map(self->fd, self->size, 0, PROT_READ | PROT_WRITE,
-				(void **)&self->map));
+	ASSERT_EQ(0, open_mapped_region(&self->dev, &self->fd, &self->map, self->size,
+					COWBUF_FD_CLOEXEC));
 }
 
 FIXTURE_TEARDOWN(file)
 {
-	munmap(self->map, self->size);
-	close(self->fd);
-	close(self->dev);
+	close_mapped_region(self->dev, self->fd, self->map, self->size);
 	/* Whatever a test committed is freed with the region. */
 	EXPECT_EQ(self->frames_before, cowbuf_counter("frames"));
 	EXPECT_EQ(0, cowbuf_counter("regions"));

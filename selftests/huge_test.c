@@ -70,20 +70,14 @@ FIXTURE(huge) {
 FIXTURE_SETUP(huge)
 {
 	self->frames_before = cowbuf_counter("frames");
-	self->dev = cowbuf_open();
-	ASSERT_GE(self->dev, 0);
 	self->size = NR_FRAMES * HUGE;
-	self->fd = huge_region(self->dev, self->size, 0);
-	ASSERT_GE(self->fd, 0);
-	ASSERT_EQ(0, cowbuf_map(self->fd, self->size, 0, PROT_READ | PROT_WRITE,
-				(void **)&self->map));
+	ASSERT_EQ(0, open_mapped_region(&self->dev, &self->fd, &self->map, self->size,
+					COWBUF_REGION_HUGE | COWBUF_FD_CLOEXEC));
 }
 
 FIXTURE_TEARDOWN(huge)
 {
-	munmap(self->map, self->size);
-	close(self->fd);
-	close(self->dev);
+	close_mapped_region(self->dev, self->fd, self->map, self->size);
 	EXPECT_EQ(self->frames_before, cowbuf_counter("frames"));
 }
 

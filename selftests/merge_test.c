@@ -59,6 +59,14 @@ static bool wait_full_scans(long n)
 	return false;
 }
 
+static long monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
+}
+
 static void fill_page(char *p, uint64_t seed)
 {
 	pattern_fill(p, PAGE, seed);
@@ -109,13 +117,9 @@ FIXTURE_SETUP(merge)
 	ASSERT_EQ(0, knob_set("pages_to_scan", 1000));
 	ASSERT_EQ(0, knob_set("sleep_millisecs", 0));
 	self->frames_before = cowbuf_counter("frames");
-	self->dev = cowbuf_open();
-	ASSERT_GE(self->dev, 0);
 	self->size = NR_PAGES * PAGE;
-	self->fd = cowbuf_region_create(self->dev, self->size, COWBUF_REGION_MERGEABLE);
-	ASSERT_GE(self->fd, 0);
-	ASSERT_EQ(0, cowbuf_map(self->fd, self->size, 0, PROT_READ | PROT_WRITE,
-				(void **)&self->map));
+	ASSERT_EQ(0, open_mapped_region(&self->dev, &self->fd, &self->map, self->size,
+					COWBUF_REGION_MERGEABLE));
 }
 
 FIXTURE_TEARDOWN(merge)
@@ -123,9 +127,7 @@ FIXTURE_TEARDOWN(merge)
 	int i;
 
 	knob_set("run", 0);
-	munmap(self->map, self->size);
-	close(self->fd);
-	close(self->dev);
+	close_mapped_region(self->dev, self->fd, self->map, self->size);
 	for (i = NR_KNOBS - 1; i >= 0; i--)
 		knob_set(knob_names[i], self->saved[i]);
 	EXPECT_EQ(self->frames_before, cowbuf_counter("frames"));
@@ -220,58 +222,99 @@ struct same_writer {
 	uint64_t word;
 	atomic_int stop;
 	atomic_long writes;
+	atomic_long longest_gap_us;
 };
 
-/* Write the page's first word with the value it already holds. */
+/*
+ * Write the page's first word with the value it already holds; note the
+ * longest time between two writes.
+ */
 static void *rewrite_same(void *arg)
 {
 	struct same_writer *r = arg;
+	long last = monotonic_us(), t;
 
 	while (!atomic_load(&r->stop)) {
 		*(volatile uint64_t *)r->page = r->word;
 		atomic_fetch_add(&r->writes, 1);
+		t = monotonic_us();
+		if (t - last > atomic_load(&r->longest_gap_us))
+			atomic_store(&r->longest_gap_us, t - last);
+		last = t;
 	}
 	return NULL;
 }
+
+#define REWRITE_PASS_MS	10
 
 /*
  * Page 0 is rewritten with its own bytes, over and over, after it merged:
  * its hash never changes, so a checksum filter (KSM's) would merge it again
  * every pass; the back-off keeps it out after the first break until the
- * writes stop, and then it merges again.
+ * writes stop, and then it merges again. A writer that stood still for a
+ * pass (a loaded host can stop a vCPU for that long) let the page settle,
+ * and merging it then was right: such an attempt proves nothing and is made
+ * again, three times at most.
  */
 TEST_F(merge, a_page_rewritten_after_a_merge_backs_off_then_merges_again)
 {
-	struct same_writer r = { .page = self->map };
+	long backoff, shared, breaks, gap = 0, max_backoff = knob_get("max_backoff");
 	struct cowbuf_merge_info info;
 	pthread_t thread;
+	int attempt;
 
-	fill_groups(self->map);
-	r.word = *(uint64_t *)self->map;
-	ASSERT_EQ(0, knob_set("sleep_millisecs", 10));
-	ASSERT_EQ(0, knob_set("run", 1));
-	ASSERT_TRUE(wait_full_scans(1));
-	ASSERT_EQ(32, shared_pages(self->fd));
+	for (attempt = 1; attempt <= 3; attempt++) {
+		struct same_writer r = { .page = self->map };
 
-	ASSERT_EQ(0, pthread_create(&thread, NULL, rewrite_same, &r));
-	ASSERT_TRUE(wait_full_scans(8));
-	EXPECT_GT(knob_get("pages_backoff"), 0);
-	EXPECT_EQ(31, shared_pages(self->fd));
-	ASSERT_EQ(0, merge_info(self->fd, &info));
-	/*
-	 * The first write broke the merge; a stall of the writer longer than a
-	 * pass may let it merge (and break) once more.
-	 */
-	EXPECT_GE(info.cow_breaks, 1);
-	EXPECT_LE(info.cow_breaks, 3);
-	atomic_store(&r.stop, 1);
-	pthread_join(thread, NULL);
-	EXPECT_GT(atomic_load(&r.writes), 1000);
+		if (attempt > 1) {
+			/* Forget the back-off the last attempt left. */
+			ASSERT_EQ(0, knob_set("max_backoff", 0));
+			ASSERT_EQ(0, knob_set("run", 1));
+			ASSERT_TRUE(wait_full_scans(2));
+			ASSERT_EQ(0, knob_set("max_backoff", max_backoff));
+		}
+		ASSERT_EQ(0, knob_set("run", 2));
+		fill_groups(self->map);
+		r.word = *(uint64_t *)self->map;
+		ASSERT_EQ(0, merge_info(self->fd, &info));
+		breaks = info.cow_breaks;
+		ASSERT_EQ(0, knob_set("sleep_millisecs", REWRITE_PASS_MS));
+		ASSERT_EQ(0, knob_set("run", 1));
+		ASSERT_TRUE(wait_full_scans(1));
+		ASSERT_EQ(32, shared_pages(self->fd));
 
-	/* Settled: after its back-off and a quiet pass it merges again. */
-	ASSERT_TRUE(wait_full_scans(4));
-	EXPECT_EQ(32, shared_pages(self->fd));
-	EXPECT_TRUE(groups_intact(self->map));
+		ASSERT_EQ(0, pthread_create(&thread, NULL, rewrite_same, &r));
+		ASSERT_TRUE(wait_full_scans(8));
+		backoff = knob_get("pages_backoff");
+		shared = shared_pages(self->fd);
+		ASSERT_EQ(0, merge_info(self->fd, &info));
+		breaks = info.cow_breaks - breaks;
+		atomic_store(&r.stop, 1);
+		pthread_join(thread, NULL);
+		gap = atomic_load(&r.longest_gap_us);
+		if (gap >= REWRITE_PASS_MS * 1000) {
+			TH_LOG("attempt %d: the writer stood still for %ld ms", attempt,
+			       gap / 1000);
+			continue;
+		}
+		EXPECT_GT(backoff, 0);
+		EXPECT_EQ(31, shared);
+		/*
+		 * The first write broke the merge; its wait and the passes it
+		 * must then stay unwritten leave room for two more at most in
+		 * eight passes.
+		 */
+		EXPECT_GE(breaks, 1);
+		EXPECT_LE(breaks, 3);
+		EXPECT_GT(atomic_load(&r.writes), 1000);
+
+		/* Settled: after its back-off and a quiet pass it merges again. */
+		ASSERT_TRUE(wait_full_scans(4));
+		EXPECT_EQ(32, shared_pages(self->fd));
+		EXPECT_TRUE(groups_intact(self->map));
+		return;
+	}
+	SKIP(return, "the writer stood still for a pass in every attempt");
 }
 
 /*
@@ -479,40 +522,72 @@ struct spinner {
 	char *pages;
 	int nr;
 	atomic_int stop;
+	atomic_long longest_gap_us;
 };
 
-/* Keep the pages identical to each other but changing all the time. */
+/*
+ * Keep the pages identical to each other but changing all the time; note the
+ * longest time between two rounds of writes.
+ */
 static void *spin_writes(void *arg)
 {
 	struct spinner *s = arg;
+	long last = monotonic_us(), t;
 	uint64_t k;
 	int p;
 
-	for (k = 1; !atomic_load(&s->stop); k++)
+	for (k = 1; !atomic_load(&s->stop); k++) {
 		for (p = 0; p < s->nr; p++)
 			*(volatile uint64_t *)(s->pages + p * PAGE) = k;
+		t = monotonic_us();
+		if (t - last > atomic_load(&s->longest_gap_us))
+			atomic_store(&s->longest_gap_us, t - last);
+		last = t;
+	}
 	return NULL;
 }
 
+/* Passes 50 ms apart: the spinner rewrites its pages many times each. */
+#define SPIN_PASS_MS	50
+
+/*
+ * Pages 8..31 (6 groups of 4) merge; 0..7, identical to each other but
+ * rewritten all the time, do not. Unless the spinner itself stood still for
+ * a pass (a loaded host can stop a vCPU for that long): then its pages did
+ * hold still, merging them was right, and the attempt proves nothing; it is
+ * made again, three times at most.
+ */
 TEST_F(merge, volatile_pages_are_not_merged)
 {
-	struct spinner s = { .pages = self->map, .nr = 8 };
+	long frames, gap = 0;
 	pthread_t thread;
-	long frames;
+	int attempt;
 
-	fill_groups(self->map);
-	frames = cowbuf_counter("frames");
-	ASSERT_EQ(0, pthread_create(&thread, NULL, spin_writes, &s));
-	/* Passes 50 ms apart: the spinner rewrites its pages many times each. */
-	ASSERT_EQ(0, knob_set("sleep_millisecs", 50));
-	ASSERT_EQ(0, knob_set("run", 1));
-	ASSERT_TRUE(wait_full_scans(5));
-	EXPECT_GT(knob_get("pages_volatile"), 0);
-	/* Pages 8..31 (6 groups of 4) merge; 0..7 keep changing and do not. */
-	EXPECT_EQ(24, shared_pages(self->fd));
-	EXPECT_EQ(frames - 18, cowbuf_counter("frames"));
-	atomic_store(&s.stop, 1);
-	pthread_join(thread, NULL);
+	for (attempt = 1; attempt <= 3; attempt++) {
+		struct spinner s = { .pages = self->map, .nr = 8 };
+		long shared, merged;
+
+		ASSERT_EQ(0, knob_set("run", 2));
+		fill_groups(self->map);
+		frames = cowbuf_counter("frames");
+		ASSERT_EQ(0, pthread_create(&thread, NULL, spin_writes, &s));
+		ASSERT_EQ(0, knob_set("sleep_millisecs", SPIN_PASS_MS));
+		ASSERT_EQ(0, knob_set("run", 1));
+		ASSERT_TRUE(wait_full_scans(5));
+		shared = shared_pages(self->fd);
+		merged = frames - cowbuf_counter("frames");
+		atomic_store(&s.stop, 1);
+		pthread_join(thread, NULL);
+		gap = atomic_load(&s.longest_gap_us);
+		if (gap < SPIN_PASS_MS * 1000) {
+			EXPECT_GT(knob_get("pages_volatile"), 0);
+			EXPECT_EQ(24, shared);
+			EXPECT_EQ(18, merged);
+			return;
+		}
+		TH_LOG("attempt %d: the spinner stood still for %ld ms", attempt, gap / 1000);
+	}
+	SKIP(return, "the spinner stood still for a pass in every attempt");
 }
 
 TEST_F(merge, sharing_cap_is_respected)

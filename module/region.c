@@ -290,12 +290,14 @@ static vm_fault_t cowbuf_region_fault(struct vm_fault *vmf)
 }
 
 /*
- * Give the slot @index a private copy of its shared frame @page (locked,
- * map_lock held for read). Unlocks @page. Return: VM_FAULT_NOPAGE, after
- * which the access is retried and faults the copy in, or VM_FAULT_SIGBUS.
+ * Put a private copy of the shared frame @page (locked, map_lock held) in
+ * the slot @index, marked written, and @broken for the merge scanner's
+ * back-off when a write broke the sharing; @page loses the slot's share,
+ * its mappings of the slot and the slot's reference. Unlocks @page.
+ * Return: the copy, or NULL without memory for it (the slot unchanged).
  */
-static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t index,
-				   struct page *page)
+static struct page *region_copy_slot(struct cowbuf_region *region, pgoff_t index,
+				     struct page *page, bool broken)
 {
 	struct page *copy;
 	void *old;
@@ -303,18 +305,31 @@ static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t index,
 	copy = cowbuf_frame_dup(page);
 	if (!copy) {
 		unlock_page(page);
-		return VM_FAULT_SIGBUS;
+		return NULL;
 	}
 	/* Replacing a present entry never allocates. */
 	old = xa_store(&region->slots, index, copy, GFP_NOWAIT);
 	WARN_ON_ONCE(old != page);
 	xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
-	/* For the merge scanner's back-off. */
-	xa_set_mark(&region->slots, index, COWBUF_SLOT_BROKEN);
+	if (broken)
+		xa_set_mark(&region->slots, index, COWBUF_SLOT_BROKEN);
 	cowbuf_frame_unshare_locked(page);
 	unlock_page(page);
 	cowbuf_region_unmap(region, index, 1);
 	put_page(page);		/* the slot's reference */
+	return copy;
+}
+
+/*
+ * Give the slot @index a private copy of its shared frame @page (locked,
+ * map_lock held for read). Unlocks @page. Return: VM_FAULT_NOPAGE, after
+ * which the access is retried and faults the copy in, or VM_FAULT_SIGBUS.
+ */
+static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t index,
+				   struct page *page)
+{
+	if (!region_copy_slot(region, index, page, true))
+		return VM_FAULT_SIGBUS;
 	atomic_long_inc(&region->cow_breaks);
 	atomic_long_inc(&cowbuf_nr_cow_breaks);
 	trace_cowbuf_cow_break(region, index << region->order);
@@ -758,9 +773,8 @@ static int region_zero_partial(struct cowbuf_region *region, pgoff_t first,
 {
 	unsigned long mask = (1UL << region->order) - 1;
 	pgoff_t index = first >> region->order;
-	struct page *page, *copy;
+	struct page *page;
 	int ret = 0;
-	void *old;
 
 	down_write(&region->map_lock);
 	page = xa_load(&region->slots, index);
@@ -768,25 +782,16 @@ static int region_zero_partial(struct cowbuf_region *region, pgoff_t first,
 		goto out_unlock;
 	lock_page(page);
 	if (cowbuf_frame_sharers(page) > 1) {
-		copy = cowbuf_frame_dup(page);
-		if (!copy) {
+		page = region_copy_slot(region, index, page, false);
+		if (!page) {
 			ret = -ENOMEM;
-			goto out_unlock_page;
+			goto out_unlock;
 		}
-		/* Replacing a present entry never allocates. */
-		old = xa_store(&region->slots, index, copy, GFP_NOWAIT);
-		WARN_ON_ONCE(old != page);
-		cowbuf_frame_unshare_locked(page);
-		unlock_page(page);
-		cowbuf_region_unmap(region, index, 1);
-		put_page(page);		/* the slot's reference */
-		page = copy;
 		lock_page(page);
 	}
 	for (; first < end; first++)
 		clear_highpage(page + (first & mask));
 	xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
-out_unlock_page:
 	unlock_page(page);
 out_unlock:
 	up_write(&region->map_lock);

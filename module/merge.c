@@ -447,16 +447,28 @@ static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
 }
 
 /*
+ * Clear the COWBUF_SLOT_DIRTY mark of the slot @pgoff of @region if it still
+ * holds @page (a reference of the scanner's), under the page lock, which
+ * waits for a fault still mapping the frame writable: the caller then
+ * removes the slot's mappings, and a later write faults and marks it again.
+ */
+static void slot_clear_dirty(struct cowbuf_region *region, pgoff_t pgoff,
+			     struct page *page)
+{
+	lock_page(page);
+	if (xa_load(&region->slots, pgoff) == page)
+		xa_clear_mark(&region->slots, pgoff, COWBUF_SLOT_DIRTY);
+	unlock_page(page);
+}
+
+/*
  * Write-protect the slot @pgoff of @region, holding @page, as
  * scan_clear_marks() and the chunk's unmap do: a later write faults and
  * marks it dirty again.
  */
 static void protect_slot(struct cowbuf_region *region, pgoff_t pgoff, struct page *page)
 {
-	lock_page(page);
-	if (xa_load(&region->slots, pgoff) == page)
-		xa_clear_mark(&region->slots, pgoff, COWBUF_SLOT_DIRTY);
-	unlock_page(page);
+	slot_clear_dirty(region, pgoff, page);
 	cowbuf_region_unmap(region, pgoff, 1);
 }
 
@@ -913,7 +925,7 @@ static void note_partner(struct cowbuf_merge_node *node)
 
 /*
  * Write-protect the candidates note_partner() noted, as protect_slot() does
- * one at a time: clear their COWBUF_SLOT_DIRTY marks under the page lock,
+ * one at a time: clear their COWBUF_SLOT_DIRTY marks (slot_clear_dirty()),
  * then remove their mappings, with one unmap for each run of nearby slots
  * of a region (a slot between them loses its mappings too, and faults them
  * back in). A written slot of the chunk and its partner then compare at
@@ -936,12 +948,8 @@ static void protect_partners(void)
 			spin_unlock(&scanner_refs_lock);
 		}
 		xa_unlock(&p->region->slots);
-		if (!page)
-			continue;
-		lock_page(page);
-		if (xa_load(&p->region->slots, p->pgoff) == page)
-			xa_clear_mark(&p->region->slots, p->pgoff, COWBUF_SLOT_DIRTY);
-		unlock_page(page);
+		if (page)
+			slot_clear_dirty(p->region, p->pgoff, page);
 	}
 	for (first = scan_partners, i = 1; i <= scan_partners_len; i++) {
 		p = &scan_partners[i];

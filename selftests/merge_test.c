@@ -67,6 +67,16 @@ static long monotonic_us(void)
 	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
 }
 
+/* Note in @longest the time since *@last, if it is the longest yet. */
+static void note_gap(atomic_long *longest, long *last)
+{
+	long t = monotonic_us();
+
+	if (t - *last > atomic_load(longest))
+		atomic_store(longest, t - *last);
+	*last = t;
+}
+
 static void fill_page(char *p, uint64_t seed)
 {
 	pattern_fill(p, PAGE, seed);
@@ -232,15 +242,12 @@ struct same_writer {
 static void *rewrite_same(void *arg)
 {
 	struct same_writer *r = arg;
-	long last = monotonic_us(), t;
+	long last = monotonic_us();
 
 	while (!atomic_load(&r->stop)) {
 		*(volatile uint64_t *)r->page = r->word;
 		atomic_fetch_add(&r->writes, 1);
-		t = monotonic_us();
-		if (t - last > atomic_load(&r->longest_gap_us))
-			atomic_store(&r->longest_gap_us, t - last);
-		last = t;
+		note_gap(&r->longest_gap_us, &last);
 	}
 	return NULL;
 }
@@ -533,17 +540,14 @@ struct spinner {
 static void *spin_writes(void *arg)
 {
 	struct spinner *s = arg;
-	long last = monotonic_us(), t;
+	long last = monotonic_us();
 	uint64_t k;
 	int p;
 
 	for (k = 1; !atomic_load(&s->stop); k++) {
 		for (p = 0; p < s->nr; p++)
 			*(volatile uint64_t *)(s->pages + p * PAGE) = k;
-		t = monotonic_us();
-		if (t - last > atomic_load(&s->longest_gap_us))
-			atomic_store(&s->longest_gap_us, t - last);
-		last = t;
+		note_gap(&s->longest_gap_us, &last);
 	}
 	return NULL;
 }

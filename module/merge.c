@@ -393,6 +393,57 @@ static void unstable_remove(struct cowbuf_merge_node *node)
 }
 
 /*
+ * The stable frames with @hash that the candidate frame @page of @region may
+ * merge into (same trust domain), the first COWBUF_STABLE_TRIES of them in
+ * @targets. Return: their number, or -EEXIST if @page is a stable frame
+ * itself.
+ */
+static int stable_targets(struct cowbuf_region *region, struct page *page,
+			  unsigned long hash, struct page **targets)
+{
+	struct cowbuf_merge_node *node;
+	struct rhlist_head *list, *pos;
+	int nr = 0;
+
+	rcu_read_lock();
+	list = rhltable_lookup(&cowbuf_stable, &hash, cowbuf_merge_params);
+	rhl_for_each_entry_rcu(node, pos, list, hnode) {
+		if (node->page == page) {
+			nr = -EEXIST;
+			break;
+		}
+		if (nr < COWBUF_STABLE_TRIES && same_domain(node->uid, region->user->uid))
+			targets[nr++] = node->page;
+	}
+	rcu_read_unlock();
+	return nr;
+}
+
+/*
+ * The first candidate of this pass with @hash, other than the slot @pgoff of
+ * @region, that the slot may merge with (same trust domain), or NULL. Only
+ * the scanner frees nodes: the node stays valid for it.
+ */
+static struct cowbuf_merge_node *unstable_match(struct cowbuf_region *region,
+						pgoff_t pgoff, unsigned long hash)
+{
+	struct cowbuf_merge_node *node, *found = NULL;
+	struct rhlist_head *list, *pos;
+
+	rcu_read_lock();
+	list = rhltable_lookup(&cowbuf_unstable, &hash, cowbuf_unstable_params);
+	rhl_for_each_entry_rcu(node, pos, list, hnode) {
+		if ((node->region != region || node->pgoff != pgoff) &&
+		    same_domain(node->uid, region->user->uid)) {
+			found = node;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return found;
+}
+
+/*
  * Try to merge the candidate (slot @pgoff of @region, frame @page, which we
  * hold a reference to) into a stable frame with the same hash.
  * Return: MERGED_NOW, ALREADY_STABLE (it is a merged frame itself) or
@@ -401,24 +452,13 @@ static void unstable_remove(struct cowbuf_merge_node *node)
 static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
 			     struct page *page, unsigned long hash)
 {
-	struct page *targets[COWBUF_STABLE_TRIES];
-	struct cowbuf_merge_node *node;
-	struct rhlist_head *list, *pos;
 	unsigned int max_sharing = READ_ONCE(cowbuf_merge_knobs.max_page_sharing);
-	int nr = 0, i;
+	struct page *targets[COWBUF_STABLE_TRIES];
+	int nr, i;
 
-	rcu_read_lock();
-	list = rhltable_lookup(&cowbuf_stable, &hash, cowbuf_merge_params);
-	rhl_for_each_entry_rcu(node, pos, list, hnode) {
-		if (node->page == page) {
-			rcu_read_unlock();
-			return ALREADY_STABLE;
-		}
-		if (nr < COWBUF_STABLE_TRIES && same_domain(node->uid, region->user->uid))
-			targets[nr++] = node->page;
-	}
-	rcu_read_unlock();
-
+	nr = stable_targets(region, page, hash, targets);
+	if (nr < 0)
+		return ALREADY_STABLE;
 	/* The table's references keep the targets; only we remove nodes. */
 	for (i = 0; i < nr; i++) {
 		lock_page(page);
@@ -446,19 +486,71 @@ static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
 	return NOT_MERGED;
 }
 
+/**
+ * struct cowbuf_unmap_run - slots whose mappings are to be removed, gathered
+ *	so that nearby ones go with one unmap_mapping_range() call
+ * @region: their region, or NULL while the run is empty
+ * @first: first slot of the run
+ * @last: last slot of the run
+ *
+ * Each call costs a TLB flush (under TCG, tens of microseconds when the
+ * mapping's process runs on another CPU), so slots of a region at most
+ * COWBUF_UNMAP_GAP apart share one; a slot between them that was not asked
+ * for loses its mappings too, and faults them back in.
+ */
+struct cowbuf_unmap_run {
+	struct cowbuf_region *region;
+	pgoff_t first;
+	pgoff_t last;
+};
+
+#define COWBUF_UNMAP_GAP	8
+
+/* Remove the mappings of the slots of @run, and empty it. */
+static void unmap_run_flush(struct cowbuf_unmap_run *run)
+{
+	if (run->region)
+		cowbuf_region_unmap(run->region, run->first, run->last - run->first + 1);
+	run->region = NULL;
+}
+
+/* Add the slot @pgoff of @region to @run, flushing the run if it is far. */
+static void unmap_run_add(struct cowbuf_unmap_run *run, struct cowbuf_region *region,
+			  pgoff_t pgoff)
+{
+	if (run->region == region && pgoff + COWBUF_UNMAP_GAP >= run->first &&
+	    pgoff <= run->last + COWBUF_UNMAP_GAP) {
+		run->first = min(run->first, pgoff);
+		run->last = max(run->last, pgoff);
+		return;
+	}
+	unmap_run_flush(run);
+	run->region = region;
+	run->first = pgoff;
+	run->last = pgoff;
+}
+
 /*
  * Clear the COWBUF_SLOT_DIRTY mark of the slot @pgoff of @region if it still
  * holds @page (a reference of the scanner's), under the page lock, which
  * waits for a fault still mapping the frame writable: the caller then
  * removes the slot's mappings, and a later write faults and marks it again.
+ * Return: whether a page table maps @page, so that there is something to
+ * remove. One that does not, once the mark is cleared, only gets mapped
+ * again by a fault, which takes the page lock and maps it read-only, or
+ * marks the slot again (.page_mkwrite) to write it.
  */
-static void slot_clear_dirty(struct cowbuf_region *region, pgoff_t pgoff,
+static bool slot_clear_dirty(struct cowbuf_region *region, pgoff_t pgoff,
 			     struct page *page)
 {
+	bool mapped;
+
 	lock_page(page);
 	if (xa_load(&region->slots, pgoff) == page)
 		xa_clear_mark(&region->slots, pgoff, COWBUF_SLOT_DIRTY);
+	mapped = page_mapped(page);
 	unlock_page(page);
+	return mapped;
 }
 
 /*
@@ -468,8 +560,8 @@ static void slot_clear_dirty(struct cowbuf_region *region, pgoff_t pgoff,
  */
 static void protect_slot(struct cowbuf_region *region, pgoff_t pgoff, struct page *page)
 {
-	slot_clear_dirty(region, pgoff, page);
-	cowbuf_region_unmap(region, pgoff, 1);
+	if (slot_clear_dirty(region, pgoff, page))
+		cowbuf_region_unmap(region, pgoff, 1);
 }
 
 /*
@@ -501,22 +593,11 @@ static void unstable_add(struct cowbuf_region *region, pgoff_t pgoff,
 static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 				struct page *page, unsigned long hash)
 {
-	struct cowbuf_merge_node *node, *found = NULL, *stable;
-	struct rhlist_head *list, *pos;
+	struct cowbuf_merge_node *found, *stable;
 	struct cowbuf_region *other;
 	struct page *target;
 
-	rcu_read_lock();
-	list = rhltable_lookup(&cowbuf_unstable, &hash, cowbuf_unstable_params);
-	rhl_for_each_entry_rcu(node, pos, list, hnode) {
-		if ((node->region != region || node->pgoff != pgoff) &&
-		    same_domain(node->uid, region->user->uid)) {
-			found = node;
-			break;
-		}
-	}
-	rcu_read_unlock();
-
+	found = unstable_match(region, pgoff, hash);
 	if (!found) {
 		unstable_add(region, pgoff, hash);
 		return false;
@@ -710,11 +791,14 @@ static void scan_release(void)
  * @protect, when the slot is write-protected next: a write that got in
  * before the mark was cleared loses its mapping, a later one faults and
  * marks the slot again. The page lock waits for faults still mapping the
- * frame writable.
+ * frame writable. Return: whether a page table maps the frame (see
+ * slot_clear_dirty()).
  */
-static void scan_clear_marks(struct cowbuf_region *region, struct cowbuf_scan_slot *s,
+static bool scan_clear_marks(struct cowbuf_region *region, struct cowbuf_scan_slot *s,
 			     bool protect)
 {
+	bool mapped;
+
 	lock_page(s->page);
 	if (xa_load(&region->slots, s->pgoff) == s->page) {
 		if (protect)
@@ -722,7 +806,9 @@ static void scan_clear_marks(struct cowbuf_region *region, struct cowbuf_scan_sl
 		if (s->broken)
 			xa_clear_mark(&region->slots, s->pgoff, COWBUF_SLOT_BROKEN);
 	}
+	mapped = page_mapped(s->page);
 	unlock_page(s->page);
+	return mapped;
 }
 
 /*
@@ -772,9 +858,9 @@ static unsigned long merge_scan_huge(struct cowbuf_region *region, pgoff_t start
 	*next = min_t(pgoff_t, next_index << order, end);
 	n = s->rehash ? 1UL << order : 1;
 	if (s->rehash) {
-		scan_clear_marks(region, s, true);
-		cowbuf_region_unmap(region, s->pgoff, 1);
-		if (merge_zero(region, s->pgoff, s->page))
+		if (scan_clear_marks(region, s, true))
+			cowbuf_region_unmap(region, s->pgoff, 1);
+		if (merge_zero(region, s->pgoff, s->page) && page_mapped(s->page))
 			cowbuf_region_unmap(region, s->pgoff, 1);
 	}
 	scan_release();
@@ -892,12 +978,6 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 }
 
 /*
- * Unstable candidates noted by worth_protecting() lie at most this many slots
- * apart to be write-protected by the same unmap.
- */
-#define COWBUF_PARTNER_GAP	8
-
-/*
  * Note the unstable candidate @node, which a written slot of the chunk has
  * the hash of, for protect_partners(), if it was left writable.
  */
@@ -926,14 +1006,14 @@ static void note_partner(struct cowbuf_merge_node *node)
 /*
  * Write-protect the candidates note_partner() noted, as protect_slot() does
  * one at a time: clear their COWBUF_SLOT_DIRTY marks (slot_clear_dirty()),
- * then remove their mappings, with one unmap for each run of nearby slots
- * of a region (a slot between them loses its mappings too, and faults them
- * back in). A written slot of the chunk and its partner then compare at
- * once in merge_with_unstable().
+ * then remove the mappings of those still mapped, nearby slots with one
+ * unmap (struct cowbuf_unmap_run). A written slot of the chunk and its
+ * partner then compare at once in merge_with_unstable().
  */
 static void protect_partners(void)
 {
-	struct cowbuf_scan_partner *p, *first;
+	struct cowbuf_unmap_run run = { };
+	struct cowbuf_scan_partner *p;
 	struct page *page;
 	int i;
 
@@ -948,17 +1028,10 @@ static void protect_partners(void)
 			spin_unlock(&scanner_refs_lock);
 		}
 		xa_unlock(&p->region->slots);
-		if (page)
-			slot_clear_dirty(p->region, p->pgoff, page);
+		if (page && slot_clear_dirty(p->region, p->pgoff, page))
+			unmap_run_add(&run, p->region, p->pgoff);
 	}
-	for (first = scan_partners, i = 1; i <= scan_partners_len; i++) {
-		p = &scan_partners[i];
-		if (i < scan_partners_len && p->region == p[-1].region &&
-		    p->pgoff > p[-1].pgoff && p->pgoff - p[-1].pgoff <= COWBUF_PARTNER_GAP)
-			continue;
-		cowbuf_region_unmap(first->region, first->pgoff, p[-1].pgoff - first->pgoff + 1);
-		first = p;
-	}
+	unmap_run_flush(&run);
 	spin_lock(&scanner_refs_lock);
 	for (i = 0; i < scan_partners_len; i++)
 		if (scan_partners[i].page)
@@ -984,10 +1057,10 @@ static void protect_partners(void)
 static bool worth_protecting(struct cowbuf_region *region, struct cowbuf_scan_slot *s,
 			     int i, int n)
 {
-	struct cowbuf_merge_node *node, *partner = NULL;
-	struct rhlist_head *list, *pos;
+	struct page *targets[COWBUF_STABLE_TRIES];
+	struct cowbuf_merge_node *partner;
 	bool found = false;
-	int j;
+	int j, nr;
 
 	if (s->hash == zero_hash || (s->has_stored && s->hash == s->stored))
 		return true;
@@ -995,29 +1068,14 @@ static bool worth_protecting(struct cowbuf_region *region, struct cowbuf_scan_sl
 		if (j != i && scan_chunk[j].hash == s->hash && !scan_chunk[j].out)
 			return true;
 	s->lookups = 0;
-	rcu_read_lock();
-	list = rhltable_lookup(&cowbuf_stable, &s->hash, cowbuf_merge_params);
-	rhl_for_each_entry_rcu(node, pos, list, hnode) {
-		/* Its own frame, stable already: merge_into_stable() says so. */
-		if (node->page == s->page) {
-			s->lookups |= LOOK_STABLE;
-		} else if (same_domain(node->uid, region->user->uid)) {
-			s->lookups |= LOOK_STABLE;
-			found = true;
-		}
+	/* Its own frame, stable already: merge_into_stable() says so. */
+	nr = stable_targets(region, s->page, s->hash, targets);
+	if (nr) {
+		s->lookups |= LOOK_STABLE;
+		found = nr > 0;
 	}
-	/* The first match is the one merge_with_unstable() takes. */
-	list = rhltable_lookup(&cowbuf_unstable, &s->hash, cowbuf_unstable_params);
-	rhl_for_each_entry_rcu(node, pos, list, hnode) {
-		if ((node->region != region || node->pgoff != s->pgoff) &&
-		    same_domain(node->uid, region->user->uid)) {
-			partner = node;
-			break;
-		}
-	}
-	rcu_read_unlock();
+	partner = unstable_match(region, s->pgoff, s->hash);
 	if (partner) {
-		/* Only the scanner frees nodes: @partner is still there. */
 		s->lookups |= LOOK_UNSTABLE;
 		note_partner(partner);
 		found = true;
@@ -1029,18 +1087,20 @@ static bool worth_protecting(struct cowbuf_region *region, struct cowbuf_scan_sl
  * Scan up to @limit committed slots of [@start, @end) of @region (map_lock
  * held for read). Written slots are hashed; those worth merging (or kept
  * out by back-off, which must see whether they settle) are write-protected,
- * with one unmap for the chunk: from then on no write goes unseen, so they
- * are candidates at once. The others become candidates as they are, for
- * later pages to match. The mappings of merged slots are removed with one
- * more unmap. *@next gets where to continue. Return: slots scanned.
+ * those mapped by an unmap per run of nearby slots: from then on no write
+ * goes unseen, so they are candidates at once. The others become candidates
+ * as they are, for later pages to match. Merged slots whose old frame was
+ * mapped again meanwhile (a read fault) lose those mappings the same way.
+ * *@next gets where to continue. Return: slots scanned.
  */
 static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t start,
 				      pgoff_t end, unsigned long limit, pgoff_t *next,
 				      unsigned long *merged)
 {
-	pgoff_t wp_first = ULONG_MAX, wp_last = 0, m_first = ULONG_MAX, m_last = 0;
+	struct cowbuf_unmap_run run = { };
 	struct cowbuf_scan_slot *s;
 	unsigned long next_index;
+	bool mapped;
 	int n, i;
 
 	n = scan_collect(region, start, end - 1, min_t(unsigned long, limit, INT_MAX),
@@ -1066,17 +1126,15 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 		s = &scan_chunk[i];
 		s->lookups = LOOK_STABLE | LOOK_UNSTABLE;
 		s->protect = s->rehash && (s->out || worth_protecting(region, s, i, n));
+		mapped = false;
 		if (s->protect || s->broken)
-			scan_clear_marks(region, s, s->protect);
+			mapped = scan_clear_marks(region, s, s->protect);
 		if (s->rehash)
 			hash_store(region, s->pgoff, s->hash);
-		if (!s->protect)
-			continue;
-		wp_first = min(wp_first, s->pgoff);
-		wp_last = max(wp_last, s->pgoff);
+		if (s->protect && mapped)
+			unmap_run_add(&run, region, s->pgoff);
 	}
-	if (wp_first != ULONG_MAX)
-		cowbuf_region_unmap(region, wp_first, wp_last - wp_first + 1);
+	unmap_run_flush(&run);
 	protect_partners();
 
 	for (i = 0; i < n; i++) {
@@ -1084,16 +1142,18 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 		if (s->out) {
 			atomic_long_inc(&cowbuf_merge_stats.pages_backoff);
 		} else if (merge_candidate(region, s)) {
-			/* A merge marks the slot (scan_slot_merged()). */
+			/*
+			 * A merge marks the slot (scan_slot_merged()). A frame
+			 * no page table maps now is mapped by no fault again:
+			 * they find the slot's new frame.
+			 */
 			(*merged)++;
-			m_first = min(m_first, s->pgoff);
-			m_last = max(m_last, s->pgoff);
+			if (page_mapped(s->page))
+				unmap_run_add(&run, region, s->pgoff);
 		}
 		cond_resched();
 	}
-
-	if (m_first != ULONG_MAX)
-		cowbuf_region_unmap(region, m_first, m_last - m_first + 1);
+	unmap_run_flush(&run);
 	scan_release();
 	return n;
 }

@@ -225,6 +225,54 @@ ratio() {
 		echo "receiver's first-touch fault, had RECV not mapped the frame,"
 		echo "$(frame_us huge-touch) us."
 		echo
+		wake=$({ grep -P '^BENCH\thandover\twakeup\t2000\t' "$log" || true; } | cut -f5)
+		wake0=$({ grep -P '^BENCH\thandover\twakeup\t0\t' "$log" || true; } | cut -f5)
+		if [ -n "$wake" ]; then
+			echo "### The floor of a hand-over between processes"
+			echo
+			echo "Waking B, blocked in read(), by a one-byte write from A, no data"
+			echo "moved: **$wake us** when A kept its CPU busy for 2 ms before"
+			echo "(B's vCPU has gone idle, as it does while A copies or refills a"
+			echo "MOVE buffer),"
+			echo "$wake0 us when A writes at once. Every hand-over between processes"
+			echo "pays the first, the copying paths included. A huge MOVE of N frames"
+			echo "that A has mapped cannot cost less than that wake-up plus N zap +"
+			echo "refaults of a PMD (A's PMDs go, B's come), nor end to end less than"
+			echo "that plus B reading the bytes (read-only). The targets: handoff a"
+			echo "tenth of the best copying path, end to end within twice read-only."
+			echo "(A SHARE of frames A no longer maps needs no zap, so it can go below"
+			echo "this floor.)"
+			echo
+			printf '| size | handoff target | handoff floor | huge-move |'
+			printf ' target >= floor | e2e target | e2e floor | huge-move e2e |'
+			echo ' target >= floor |'
+			echo "|---|---:|---:|---:|---|---:|---:|---:|---|"
+			for s in $sizes; do
+				[ $((s % 2097152)) -eq 0 ] || continue
+				best=
+				for m in $copies; do
+					v=$(us "$m" handoff "$s")
+					if [ -z "$best" ] || lt "$v" "$best"; then
+						best=$v
+					fi
+				done
+				ro=$(us read-only e2e "$s")
+				tgt=$(awk -v b="$best" 'BEGIN { printf "%.1f", b / 10 }')
+				fl=$(awk -v w="$wake" -v f="$floor" -v n=$((s / 2097152)) \
+					'BEGIN { printf "%.1f", w + n * f }')
+				etgt=$(awk -v r="$ro" 'BEGIN { printf "%.1f", 2 * r }')
+				efl=$(awk -v a="$fl" -v r="$ro" 'BEGIN { printf "%.1f", a + r }')
+				ok=no
+				lt "$fl" "$tgt" && ok=yes
+				eok=no
+				lt "$efl" "$etgt" && eok=yes
+				printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+					"$(human "$s")" "$tgt" "$fl" \
+					"$(us huge-move handoff "$s")" "$ok" "$etgt" "$efl" \
+					"$(us huge-move e2e "$s")" "$eok"
+			done
+			echo
+		fi
 		echo "A write that breaks copy-on-write of a shared frame (SHARE, then a"
 		echo "write in the receiver): 2 MiB frame, copied whole,"
 		echo "$(frame_us huge-cow) us; 4 KiB page $(frame_us page-cow) us."

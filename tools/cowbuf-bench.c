@@ -22,6 +22,9 @@
  * receivers copy into a buffer they have already faulted in. "read-only" is B reading a buffer it
  * already has: no e2e hand-over that reads once can beat it.
  *
+ * "wakeup" is the floor of every hand-over between processes: waking B,
+ * blocked in read(), by a one-byte write, no data moved.
+ *
  * "pmd-refault" is the physical floor of a huge hand-over: zapping the PMD
  * of one committed 2 MiB frame (MADV_DONTNEED) and faulting it back in by a
  * write, in a huge region. "frame" lines give huge-move's cost per 2 MiB
@@ -36,6 +39,7 @@
  *	huge-cow|page-cow
  *	<TAB>bytes<TAB>us_per_2MiB_frame
  *   BENCH<TAB>send<TAB>method<TAB>bytes<TAB>median_us of SEND alone (cowbuf)
+ *   BENCH<TAB>handover<TAB>wakeup<TAB>busy_us<TAB>median_us to wake B
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -404,6 +408,63 @@ static double pmd_refault(int iters)
 	return median;
 }
 
+/*
+ * The floor of any hand-over between processes: B, blocked in read() on a
+ * pipe, is woken by a one-byte write from A and stamps the time, with no
+ * data moved. A first keeps its CPU busy for @busy_us (a copying path's
+ * copy, or the untimed refill before a MOVE, does so while B sleeps): long
+ * enough, and B's vCPU has gone idle and must be woken. Returns the median
+ * seconds over @iters.
+ */
+static double wakeup(int iters, int busy_us)
+{
+	struct shared *sh = anon(page_size, 1);
+	double *t = calloc(iters, sizeof(double)), median;
+	int ready[2], done[2], data[2], i, status;
+	char tok = 0;
+	pid_t pid;
+
+	if (!t || pipe(ready) || pipe(done) || pipe(data))
+		die("pipe", errno);
+	pid = fork();
+	if (pid < 0)
+		die("fork", errno);
+	if (!pid) {
+		for (i = 0; i < iters; i++) {
+			xwrite(ready[1], &tok, 1);
+			xread(data[0], &tok, 1);
+			sh->t_end = now();
+			xwrite(done[1], &tok, 1);
+		}
+		_exit(0);
+	}
+	for (i = 0; i < iters; i++) {
+		double t0;
+
+		xread(ready[0], &tok, 1);
+		t0 = now() + busy_us / 1e6;
+		while (now() < t0)
+			;
+		t0 = now();
+		xwrite(data[1], &tok, 1);
+		xread(done[0], &tok, 1);
+		t[i] = sh->t_end - t0;
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("woken receiver", ECHILD);
+	qsort(t, iters, sizeof(double), cmp_double);
+	median = t[iters / 2];
+	free(t);
+	munmap(sh, page_size);
+	close(ready[0]);
+	close(ready[1]);
+	close(done[0]);
+	close(done[1]);
+	close(data[0]);
+	close(data[1]);
+	return median;
+}
+
 /* A channel and two committed buffers, in one process. */
 struct loop {
 	int dev, ch, dst_fd;
@@ -533,7 +594,7 @@ int main(int argc, char **argv)
 	/* "cowbuf-bench BUDGET frames": the per-frame figures only. */
 	int frames_only = argc > 2 && !strcmp(argv[2], "frames");
 	unsigned int s;
-	int m, e2e, iters;
+	int m, e2e, iters, busy;
 	double floor;
 
 	page_size = sysconf(_SC_PAGESIZE);
@@ -585,6 +646,13 @@ int main(int argc, char **argv)
 	printf("# pmd-refault (zap + write refault of one 2 MiB PMD): %.1f us\n",
 	       floor * 1e6);
 	printf("BENCH\tframe\tpmd-refault\t%lu\t%.1f\n", HUGE_FRAME, floor * 1e6);
+	for (busy = 0; busy <= 2000; busy += 2000) {
+		double w = wakeup(200, busy);
+
+		printf("# wake-up of B blocked in read(), A busy %d us before: %.1f us\n",
+		       busy, w * 1e6);
+		printf("BENCH\thandover\twakeup\t%d\t%.1f\n", busy, w * 1e6);
+	}
 	recv_or_touch(20);
 	printf("BENCH\tframe\thuge-cow\t%lu\t%.1f\n", HUGE_FRAME,
 	       cow_break(HUGE_FRAME, COWBUF_REGION_HUGE, 50) * 1e6);

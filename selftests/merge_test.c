@@ -207,6 +207,19 @@ TEST_F(merge, duplicates_merge_in_one_pass)
 }
 
 /*
+ * Write 8 unique pages from @seed at @map, start the scanner, and see them
+ * become the only candidates once two passes ended.
+ */
+static bool eight_candidates(char *map, uint64_t seed)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		fill_page(map + i * PAGE, seed + i);
+	return !knob_set("run", 1) && wait_full_scans(2) && knob_get("pages_unshared") == 8;
+}
+
+/*
  * A page that matched nothing stays a candidate from one pass to the next,
  * unread: a copy of it written passes later merges with it, and the
  * candidates are counted the same in every pass.
@@ -216,11 +229,7 @@ TEST_F(merge, a_candidate_of_an_earlier_pass_merges_with_a_later_copy)
 	long frames;
 	int i;
 
-	for (i = 0; i < 8; i++)
-		fill_page(self->map + i * PAGE, 400 + i);
-	ASSERT_EQ(0, knob_set("run", 1));
-	ASSERT_TRUE(wait_full_scans(2));
-	EXPECT_EQ(8, knob_get("pages_unshared"));
+	ASSERT_TRUE(eight_candidates(self->map, 400));
 	ASSERT_TRUE(wait_full_scans(2));
 	EXPECT_EQ(8, knob_get("pages_unshared"));
 	EXPECT_EQ(0, shared_pages(self->fd));
@@ -238,13 +247,7 @@ TEST_F(merge, a_candidate_of_an_earlier_pass_merges_with_a_later_copy)
 /* A candidate whose slot is decommitted leaves the table by the pass end. */
 TEST_F(merge, candidates_of_decommitted_pages_are_dropped)
 {
-	int i;
-
-	for (i = 0; i < 8; i++)
-		fill_page(self->map + i * PAGE, 450 + i);
-	ASSERT_EQ(0, knob_set("run", 1));
-	ASSERT_TRUE(wait_full_scans(2));
-	EXPECT_EQ(8, knob_get("pages_unshared"));
+	ASSERT_TRUE(eight_candidates(self->map, 450));
 	ASSERT_EQ(0, cowbuf_decommit(self->fd, self->map, 4 * PAGE));
 	ASSERT_TRUE(wait_full_scans(2));
 	EXPECT_EQ(4, knob_get("pages_unshared"));
@@ -263,13 +266,8 @@ TEST_F(merge, a_range_that_leaves_merging_is_no_partner)
 {
 	struct cowbuf_merge_info info;
 	long frames;
-	int i;
 
-	for (i = 0; i < 8; i++)
-		fill_page(self->map + i * PAGE, 500 + i);
-	ASSERT_EQ(0, knob_set("run", 1));
-	ASSERT_TRUE(wait_full_scans(2));
-	EXPECT_EQ(8, knob_get("pages_unshared"));
+	ASSERT_TRUE(eight_candidates(self->map, 500));
 	ASSERT_EQ(0, merge_range(self->fd, self->map, 8 * PAGE, COWBUF_MERGE_DISABLE));
 	frames = cowbuf_counter("frames");
 	fill_page(self->map + 40 * PAGE, 500);

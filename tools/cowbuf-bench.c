@@ -139,6 +139,17 @@ static void xread(int fd, void *buf, size_t len)
 	}
 }
 
+/* Close both ends of the three pipes a hand-over uses. */
+static void close_pipes(int ready[2], int done[2], int data[2])
+{
+	close(ready[0]);
+	close(ready[1]);
+	close(done[0]);
+	close(done[1]);
+	close(data[0]);
+	close(data[1]);
+}
+
 static void *anon(size_t size, int shared)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -341,12 +352,7 @@ static double run(enum method m, size_t size, int iters, int e2e)
 		if (shm)
 			munmap(shm, size);
 		munmap(sh, page_size);
-		close(ready[0]);
-		close(ready[1]);
-		close(done[0]);
-		close(done[1]);
-		close(data[0]);
-		close(data[1]);
+		close_pipes(ready, done, data);
 		if (ch >= 0)
 			close(ch);
 		if (dev >= 0)
@@ -456,12 +462,7 @@ static double wakeup(int iters, int busy_us)
 	median = t[iters / 2];
 	free(t);
 	munmap(sh, page_size);
-	close(ready[0]);
-	close(ready[1]);
-	close(done[0]);
-	close(done[1]);
-	close(data[0]);
-	close(data[1]);
+	close_pipes(ready, done, data);
 	return median;
 }
 

@@ -36,6 +36,20 @@ lt() {
 	awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'
 }
 
+# The fastest copying path for PHASE SIZE.
+best_copy() {
+	local m v best= bestm=
+
+	for m in $copies; do
+		v=$(us "$m" "$1" "$2")
+		if [ -z "$best" ] || lt "$v" "$best"; then
+			best=$v
+			bestm=$m
+		fi
+	done
+	echo "$bestm"
+}
+
 human() {
 	awk -v b="$1" 'BEGIN {
 		if (b >= 1048576) printf "%d MiB", b / 1048576;
@@ -176,20 +190,9 @@ ratio() {
 	echo ' cowbuf-move e2e vs best copying e2e | huge-move e2e vs best copying e2e |'
 	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for s in $sizes; do
-		best=
-		bestm=
-		beste=
-		for m in $copies; do
-			v=$(us "$m" handoff "$s")
-			if [ -z "$best" ] || lt "$v" "$best"; then
-				best=$v
-				bestm=$m
-			fi
-			v=$(us "$m" e2e "$s")
-			if [ -z "$beste" ] || lt "$v" "$beste"; then
-				beste=$v
-			fi
-		done
+		bestm=$(best_copy handoff "$s")
+		best=$(us "$bestm" handoff "$s")
+		beste=$(us "$(best_copy e2e "$s")" e2e "$s")
 		printf '| %s | %s (%s us) | %sx | %sx | %sx | %sx | %s | %s | %sx | %sx |\n' \
 			"$(human "$s")" "$bestm" "$best" \
 			"$(ratio "$best" "$(us cowbuf-move handoff "$s")")" \
@@ -249,13 +252,7 @@ ratio() {
 			echo "|---|---:|---:|---:|---|---:|---:|---:|---|"
 			for s in $sizes; do
 				[ $((s % 2097152)) -eq 0 ] || continue
-				best=
-				for m in $copies; do
-					v=$(us "$m" handoff "$s")
-					if [ -z "$best" ] || lt "$v" "$best"; then
-						best=$v
-					fi
-				done
+				best=$(us "$(best_copy handoff "$s")" handoff "$s")
 				ro=$(us read-only e2e "$s")
 				tgt=$(awk -v b="$best" 'BEGIN { printf "%.1f", b / 10 }')
 				fl=$(awk -v w="$wake" -v f="$floor" -v n=$((s / 2097152)) \

@@ -194,6 +194,13 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Sort the @n timings of @t and return their median. */
+static double median_of(double *t, int n)
+{
+	qsort(t, n, sizeof(double), cmp_double);
+	return t[n / 2];
+}
+
 /*
  * Time @iters hand-overs of @size bytes from A (this process) to B (a
  * child) by @m; @e2e: B also reads every byte. Returns the median seconds.
@@ -338,11 +345,9 @@ static double run(enum method m, size_t size, int iters, int e2e)
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
 		die("receiver", ECHILD);
 
-	qsort(t, iters, sizeof(double), cmp_double);
-	qsort(ts, iters, sizeof(double), cmp_double);
-	send_median = ts[iters / 2];
+	send_median = median_of(ts, iters);
 	{
-		double median = t[iters / 2];
+		double median = median_of(t, iters);
 
 		free(t);
 		free(ts);
@@ -378,8 +383,7 @@ static double read_only(size_t size, int iters)
 		sink += read_all(buf, size);
 		t[i] = now() - t0;
 	}
-	qsort(t, iters, sizeof(double), cmp_double);
-	median = t[iters / 2];
+	median = median_of(t, iters);
 	free(t);
 	munmap(buf, size);
 	return median;
@@ -406,8 +410,7 @@ static double pmd_refault(int iters)
 		p[i % HUGE_FRAME] = 1;
 		t[i] = now() - t0;
 	}
-	qsort(t, iters, sizeof(double), cmp_double);
-	median = t[iters / 2];
+	median = median_of(t, iters);
 	free(t);
 	munmap(p, HUGE_FRAME);
 	close(dev);
@@ -458,8 +461,7 @@ static double wakeup(int iters, int busy_us)
 	}
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
 		die("woken receiver", ECHILD);
-	qsort(t, iters, sizeof(double), cmp_double);
-	median = t[iters / 2];
+	median = median_of(t, iters);
 	free(t);
 	munmap(sh, page_size);
 	close_pipes(ready, done, data);
@@ -573,8 +575,7 @@ static double cow_break(size_t size, uint32_t flags, int iters)
 		l.dst[size / 2] = 1;
 		t[i] = now() - t0;
 	}
-	qsort(t, iters, sizeof(double), cmp_double);
-	median = t[iters / 2];
+	median = median_of(t, iters);
 	free(t);
 	loop_close(&l);
 	return median;

@@ -40,9 +40,16 @@
  *
  * - Hash tables instead of content trees. Candidates are looked up by hash
  *   in two rhltables: the stable table of merged frames and the unstable
- *   table of this pass's candidates (emptied after every full scan). A hash
+ *   table of candidates, frames that matched nothing when scanned. A hash
  *   match merges only after a full memcmp() of both frames, with both locked,
  *   both slots found clean (no writable mapping) and neither frame pinned.
+ *
+ * - Candidates that stay. KSM rebuilds its unstable tree every pass, because
+ *   a page may have changed unseen. A cowbuf candidate keeps its entry from
+ *   one pass to the next until its slot is written (rescanned, it gets a
+ *   new one), merged, emptied, or leaves merging; a pass over memory that
+ *   nobody wrote looks up only the stable table for each candidate (a
+ *   stable frame made since is the one thing new to it) and adds nothing.
  *
  * Merging points the candidate's slot at the other frame, which gains a
  * share, and releases the candidate's frame; the shared frame is mapped
@@ -121,16 +128,6 @@ static const struct rhashtable_params cowbuf_merge_params = {
 };
 
 /*
- * The unstable table is emptied at the end of every pass and filled again
- * by the next: shrinking it in between would only make it grow again.
- */
-static const struct rhashtable_params cowbuf_unstable_params = {
-	.head_offset = offsetof(struct cowbuf_merge_node, hnode),
-	.key_offset = offsetof(struct cowbuf_merge_node, hash),
-	.key_len = sizeof(unsigned long),
-};
-
-/*
  * The tables and their lists, under cowbuf_merge_mutex (see merge.h), which
  * also serializes the scanner: there is one.
  */
@@ -140,6 +137,8 @@ static struct rhltable cowbuf_unstable;
 static LIST_HEAD(cowbuf_stable_list);
 static LIST_HEAD(cowbuf_unstable_list);
 static unsigned long zero_hash;
+/* merge_across_users when the unstable table's candidates were added. */
+static unsigned int candidates_across;
 
 /* See struct cowbuf_merge_stats. */
 struct cowbuf_merge_stats cowbuf_merge_stats;
@@ -178,6 +177,51 @@ static bool pages_equal(struct page *a, struct page *b)
 	kunmap_local(pb);
 	kunmap_local(pa);
 	return equal;
+}
+
+/*
+ * The hash the scanner stored for the page @pgoff of a 4 KiB region, with
+ * COWBUF_HASH_STORED set; 0 where none was (hashes are 62 bits).
+ * COWBUF_HASH_CANDIDATE is set while the slot has an entry in the unstable
+ * table (under that hash): unstable_add() sets it, unstable_remove() clears
+ * it, and nothing else adds or removes entries.
+ */
+#define COWBUF_HASH_STORED	BIT(BITS_PER_LONG - 1)
+#define COWBUF_HASH_CANDIDATE	BIT(BITS_PER_LONG - 2)
+#define COWBUF_HASH_FLAGS	(COWBUF_HASH_STORED | COWBUF_HASH_CANDIDATE)
+
+/* The word of region->hashes for @pgoff, or NULL if its block is missing. */
+static unsigned long *hash_word(struct cowbuf_region *region, pgoff_t pgoff)
+{
+	unsigned long *block = region->hashes[pgoff / COWBUF_HASHES_PER_BLOCK];
+
+	return block ? &block[pgoff % COWBUF_HASHES_PER_BLOCK] : NULL;
+}
+
+/* Return: whether a hash is stored, in *@hash; *@candidate: the flag. */
+static bool hash_load(struct cowbuf_region *region, pgoff_t pgoff, unsigned long *hash,
+		      bool *candidate)
+{
+	unsigned long *word = hash_word(region, pgoff);
+	unsigned long val = word ? *word : 0;
+
+	*hash = val & ~COWBUF_HASH_FLAGS;
+	*candidate = val & COWBUF_HASH_CANDIDATE;
+	return val & COWBUF_HASH_STORED;
+}
+
+/*
+ * Store a hash for a slot that has no candidate entry; without memory for
+ * its block, the page is hashed again.
+ */
+static void hash_store(struct cowbuf_region *region, pgoff_t pgoff, unsigned long hash)
+{
+	unsigned long **block = &region->hashes[pgoff / COWBUF_HASHES_PER_BLOCK];
+
+	if (!*block)
+		*block = kzalloc(PAGE_SIZE, GFP_KERNEL);
+	if (*block)
+		(*block)[pgoff % COWBUF_HASHES_PER_BLOCK] = hash | COWBUF_HASH_STORED;
 }
 
 static bool same_domain(kuid_t a, kuid_t b)
@@ -362,15 +406,23 @@ static void merge_slot(struct cowbuf_region *region, pgoff_t pgoff,
 	unlock_page(page);
 }
 
+/* Entries of both tables: one per candidate is many, and they live long. */
+static struct kmem_cache *cowbuf_node_cache;
+
 static struct cowbuf_merge_node *node_alloc(unsigned long hash, kuid_t uid)
 {
-	struct cowbuf_merge_node *node = kzalloc(sizeof(*node), GFP_KERNEL);
+	struct cowbuf_merge_node *node = kmem_cache_zalloc(cowbuf_node_cache, GFP_KERNEL);
 
 	if (node) {
 		node->hash = hash;
 		node->uid = uid;
 	}
 	return node;
+}
+
+static void node_free(struct cowbuf_merge_node *node)
+{
+	kmem_cache_free(cowbuf_node_cache, node);
 }
 
 static void stable_remove(struct cowbuf_merge_node *node)
@@ -381,14 +433,18 @@ static void stable_remove(struct cowbuf_merge_node *node)
 	cowbuf_frame_set_stable_locked(node->page, false);
 	unlock_page(node->page);
 	put_page(node->page);
-	kfree(node);
+	node_free(node);
 }
 
+/* Take a candidate out of the unstable table, and clear its slot's flag. */
 static void unstable_remove(struct cowbuf_merge_node *node)
 {
-	rhltable_remove(&cowbuf_unstable, &node->hnode, cowbuf_unstable_params);
+	unsigned long *word = hash_word(node->region, node->pgoff);
+
+	rhltable_remove(&cowbuf_unstable, &node->hnode, cowbuf_merge_params);
 	list_del(&node->list);
-	kfree(node);
+	*word &= ~COWBUF_HASH_CANDIDATE;
+	node_free(node);
 	atomic_long_dec(&cowbuf_merge_stats.pages_unshared);
 }
 
@@ -431,7 +487,7 @@ static struct cowbuf_merge_node *unstable_match(struct cowbuf_region *region,
 	struct rhlist_head *list, *pos;
 
 	rcu_read_lock();
-	list = rhltable_lookup(&cowbuf_unstable, &hash, cowbuf_unstable_params);
+	list = rhltable_lookup(&cowbuf_unstable, &hash, cowbuf_merge_params);
 	rhl_for_each_entry_rcu(node, pos, list, hnode) {
 		if ((node->region != region || node->pgoff != pgoff) &&
 		    same_domain(node->uid, region->user->uid)) {
@@ -571,18 +627,63 @@ static void protect_slot(struct cowbuf_region *region, pgoff_t pgoff, struct pag
 static void unstable_add(struct cowbuf_region *region, pgoff_t pgoff,
 			 unsigned long hash)
 {
-	struct cowbuf_merge_node *node = node_alloc(hash, region->user->uid);
+	unsigned long *word = hash_word(region, pgoff);
+	struct cowbuf_merge_node *node;
 
+	/* The flag marks the entry: without a word for it, no entry. */
+	if (!word)
+		return;
+	node = node_alloc(hash, region->user->uid);
 	if (!node)
 		return;
 	node->region = region;
 	node->pgoff = pgoff;
-	if (rhltable_insert(&cowbuf_unstable, &node->hnode, cowbuf_unstable_params)) {
-		kfree(node);
+	if (rhltable_insert(&cowbuf_unstable, &node->hnode, cowbuf_merge_params)) {
+		node_free(node);
 		return;
 	}
 	list_add_tail(&node->list, &cowbuf_unstable_list);
+	*word |= COWBUF_HASH_CANDIDATE;
 	atomic_long_inc(&cowbuf_merge_stats.pages_unshared);
+}
+
+static void unstable_remove_all(void)
+{
+	struct cowbuf_merge_node *node, *next;
+
+	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list) {
+		unstable_remove(node);
+		cond_resched();
+	}
+}
+
+/* Remove the candidate entry of the slot @pgoff of @region, under @hash. */
+static void unstable_forget_slot(struct cowbuf_region *region, pgoff_t pgoff,
+				 unsigned long hash)
+{
+	unsigned long *word = hash_word(region, pgoff);
+	struct cowbuf_merge_node *node, *found = NULL;
+	struct rhlist_head *list, *pos;
+
+	if (!word || !(*word & COWBUF_HASH_CANDIDATE))
+		return;
+
+	rcu_read_lock();
+	list = rhltable_lookup(&cowbuf_unstable, &hash, cowbuf_merge_params);
+	rhl_for_each_entry_rcu(node, pos, list, hnode) {
+		if (node->region == region && node->pgoff == pgoff) {
+			found = node;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	if (found) {
+		unstable_remove(found);
+		return;
+	}
+	/* The flag without its entry: a bug; clear the flag, and go on. */
+	WARN_ON_ONCE(1);
+	*word &= ~COWBUF_HASH_CANDIDATE;
 }
 
 /*
@@ -637,14 +738,14 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	if (cowbuf_frame_stable(target)) {
 		unlock_page(target);
 		unlock_page(page);
-		kfree(stable);
+		node_free(stable);
 		goto out_put_stale;
 	}
 	if (!slot_clean(other, found->pgoff, target) || !pages_equal(page, target)) {
 		/* Written since it was hashed (or a collision): drop it. */
 		unlock_page(target);
 		unlock_page(page);
-		kfree(stable);
+		node_free(stable);
 		goto out_put_stale;
 	}
 	if (cowbuf_frame_pinned(target) ||
@@ -671,7 +772,7 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 
 out_unlock:
 	unlock_page(page);
-	kfree(stable);
+	node_free(stable);
 out_put:
 	scan_other_put();
 	return false;
@@ -707,32 +808,6 @@ static bool merge_zero(struct cowbuf_region *region, pgoff_t index,
 	atomic_long_add(nr, &cowbuf_merge_stats.zero_pages);
 	trace_cowbuf_merge(region, index << region->order, "zero");
 	return true;
-}
-
-/*
- * The hash the scanner stored for the page @pgoff of a 4 KiB region, with
- * this bit set; 0 where none was (hashes are 62 bits).
- */
-#define COWBUF_HASH_STORED	BIT(BITS_PER_LONG - 1)
-
-static bool hash_load(struct cowbuf_region *region, pgoff_t pgoff, unsigned long *hash)
-{
-	unsigned long *block = region->hashes[pgoff / COWBUF_HASHES_PER_BLOCK];
-	unsigned long val = block ? block[pgoff % COWBUF_HASHES_PER_BLOCK] : 0;
-
-	*hash = val & ~COWBUF_HASH_STORED;
-	return val & COWBUF_HASH_STORED;
-}
-
-/* Store a hash; without memory for its block, the page is hashed again. */
-static void hash_store(struct cowbuf_region *region, pgoff_t pgoff, unsigned long hash)
-{
-	unsigned long **block = &region->hashes[pgoff / COWBUF_HASHES_PER_BLOCK];
-
-	if (!*block)
-		*block = kzalloc(PAGE_SIZE, GFP_KERNEL);
-	if (*block)
-		(*block)[pgoff % COWBUF_HASHES_PER_BLOCK] = hash | COWBUF_HASH_STORED;
 }
 
 /*
@@ -961,15 +1036,27 @@ static bool merge_backoff(struct cowbuf_region *region, struct cowbuf_scan_slot 
  */
 static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slot *s)
 {
-	int ret;
+	unsigned long *word = hash_word(region, s->pgoff);
+	/* Read now: a slot of the chunk before this one may have taken it out. */
+	bool candidate = word && (*word & COWBUF_HASH_CANDIDATE);
+	int ret = NOT_MERGED;
 
 	if (s->hash == zero_hash && merge_zero(region, s->pgoff, s->page))
-		return true;
-	if (s->lookups & LOOK_STABLE) {
+		ret = MERGED_NOW;
+	else if (s->lookups & LOOK_STABLE)
 		ret = merge_into_stable(region, s->pgoff, s->page, s->hash);
-		if (ret != NOT_MERGED)
-			return ret == MERGED_NOW;
+	if (candidate) {
+		/*
+		 * In the unstable table since an earlier pass and not written
+		 * since: every candidate added after it looked it up, so only a
+		 * stable frame made since can be new to it.
+		 */
+		if (ret == MERGED_NOW)
+			unstable_forget_slot(region, s->pgoff, s->hash);
+		return ret == MERGED_NOW;
 	}
+	if (ret != NOT_MERGED)
+		return ret == MERGED_NOW;
 	if (!(s->lookups & LOOK_UNSTABLE)) {
 		unstable_add(region, s->pgoff, s->hash);
 		return false;
@@ -1100,7 +1187,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 	struct cowbuf_unmap_run run = { };
 	struct cowbuf_scan_slot *s;
 	unsigned long next_index;
-	bool mapped;
+	bool mapped, candidate;
 	int n, i;
 
 	n = scan_collect(region, start, end - 1, min_t(unsigned long, limit, INT_MAX),
@@ -1110,7 +1197,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 
 	for (i = 0; i < n; i++) {
 		s = &scan_chunk[i];
-		s->has_stored = hash_load(region, s->pgoff, &s->stored);
+		s->has_stored = hash_load(region, s->pgoff, &s->stored, &candidate);
 		if (!s->has_stored)
 			s->rehash = true;
 		if (s->rehash) {
@@ -1121,6 +1208,9 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 			s->hash = s->stored;
 		}
 		s->out = merge_backoff(region, s);
+		/* Written, or kept out: its entry goes, a new one may come. */
+		if (candidate && (s->rehash || s->out))
+			unstable_forget_slot(region, s->pgoff, s->stored);
 	}
 	for (i = 0; i < n; i++) {
 		s = &scan_chunk[i];
@@ -1175,8 +1265,17 @@ unsigned long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start,
 				pgoff_t end, unsigned long budget, pgoff_t *next,
 				unsigned long *merged)
 {
+	unsigned int across = READ_ONCE(cowbuf_merge_knobs.merge_across_users);
 	unsigned long n;
 
+	/*
+	 * Candidates look each other up once, when added: a change of who may
+	 * merge with whom starts them over.
+	 */
+	if (across != candidates_across) {
+		unstable_remove_all();
+		candidates_across = across;
+	}
 	down_read(&region->map_lock);
 	if (READ_ONCE(cowbuf_merge_knobs.hash_only))
 		n = merge_hash_chunk(region, start, end, budget, next);
@@ -1213,9 +1312,33 @@ void cowbuf_merge_end_pass(void)
 		stable_remove(node);
 		cond_resched();
 	}
-	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list)
-		unstable_remove(node);
+	/* Candidates stay, but for those whose slot was emptied. */
+	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list) {
+		if (!xa_load(&node->region->slots, node->pgoff))
+			unstable_remove(node);
+		cond_resched();
+	}
 	atomic_long_inc(&st->full_scans);
+}
+
+/**
+ * cowbuf_merge_forget_range() - drop the candidates of a range of a region
+ * @region: the region
+ * @start: first page offset
+ * @end: page offset after the range
+ *
+ * For a range that leaves merging: a candidate stays in the unstable table
+ * from one pass to the next, and must not be matched once its slot may not
+ * merge. Context: cowbuf_merge_mutex held.
+ */
+void cowbuf_merge_forget_range(struct cowbuf_region *region, pgoff_t start, pgoff_t end)
+{
+	struct cowbuf_merge_node *node, *next;
+
+	lockdep_assert_held(&cowbuf_merge_mutex);
+	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list)
+		if (node->region == region && node->pgoff >= start && node->pgoff < end)
+			unstable_remove(node);
 }
 
 /**
@@ -1224,11 +1347,7 @@ void cowbuf_merge_end_pass(void)
  */
 void cowbuf_merge_forget_candidates(struct cowbuf_region *region)
 {
-	struct cowbuf_merge_node *node, *next;
-
-	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list)
-		if (node->region == region)
-			unstable_remove(node);
+	cowbuf_merge_forget_range(region, 0, ULONG_MAX);
 }
 
 /**
@@ -1265,10 +1384,13 @@ int cowbuf_merge_init(struct kobject *kobj)
 	int ret;
 
 	zero_hash = page_hash(ZERO_PAGE(0));
+	cowbuf_node_cache = KMEM_CACHE(cowbuf_merge_node, 0);
+	if (!cowbuf_node_cache)
+		return -ENOMEM;
 	ret = rhltable_init(&cowbuf_stable, &cowbuf_merge_params);
 	if (ret)
-		return ret;
-	ret = rhltable_init(&cowbuf_unstable, &cowbuf_unstable_params);
+		goto err_destroy_cache;
+	ret = rhltable_init(&cowbuf_unstable, &cowbuf_merge_params);
 	if (ret)
 		goto err_destroy_stable;
 	ret = cowbufd_start();
@@ -1285,6 +1407,8 @@ err_destroy_unstable:
 	rhltable_destroy(&cowbuf_unstable);
 err_destroy_stable:
 	rhltable_destroy(&cowbuf_stable);
+err_destroy_cache:
+	kmem_cache_destroy(cowbuf_node_cache);
 	return ret;
 }
 
@@ -1302,8 +1426,9 @@ void cowbuf_merge_exit(struct kobject *kobj)
 	cowbufd_stop();
 	list_for_each_entry_safe(node, next, &cowbuf_stable_list, list)
 		stable_remove(node);
-	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list)
-		unstable_remove(node);
+	/* Regions forget their candidates when they go: none is left. */
+	WARN_ON_ONCE(!list_empty(&cowbuf_unstable_list));
 	rhltable_destroy(&cowbuf_unstable);
 	rhltable_destroy(&cowbuf_stable);
+	kmem_cache_destroy(cowbuf_node_cache);
 }

@@ -219,6 +219,8 @@ long cowbuf_merge_ioctl(struct cowbuf_region *region, struct vm_area_struct *vma
 		return ret;
 	}
 	ret = ranges_remove(region, first, first + nr);
+	if (!ret)
+		cowbuf_merge_forget_range(region, first, first + nr);
 	if (!ret && list_empty(&region->merge_ranges) &&
 	    !list_empty(&region->merge_node))
 		cowbufd_remove_region(region);

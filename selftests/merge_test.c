@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * cowbuf selftests: same-page merging - duplicates and zero pages, counters,
- * copy-on-write breaks, run=2 and range unmerge, one-pass convergence, the
+ * copy-on-write breaks, run=2 and range unmerge, one-pass convergence,
+ * candidates that stay from one pass to the next, the
  * back-off of pages rewritten after a merge, the hash-only pass, the
  * sharing cap, trust domains, knobs, races with writers, and transfers of
  * merged pages. Needs root (the knobs).
@@ -203,6 +204,81 @@ TEST_F(merge, duplicates_merge_in_one_pass)
 	EXPECT_EQ(32, shared_pages(self->fd));
 	EXPECT_EQ(frames - 24, cowbuf_counter("frames"));
 	EXPECT_TRUE(groups_intact(self->map));
+}
+
+/*
+ * Write 8 unique pages from @seed at @map, start the scanner, and see them
+ * become the only candidates once two passes ended.
+ */
+static bool eight_candidates(char *map, uint64_t seed)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		fill_page(map + i * PAGE, seed + i);
+	return !knob_set("run", 1) && wait_full_scans(2) && knob_get("pages_unshared") == 8;
+}
+
+/*
+ * A page that matched nothing stays a candidate from one pass to the next,
+ * unread: a copy of it written passes later merges with it, and the
+ * candidates are counted the same in every pass.
+ */
+TEST_F(merge, a_candidate_of_an_earlier_pass_merges_with_a_later_copy)
+{
+	long frames;
+	int i;
+
+	ASSERT_TRUE(eight_candidates(self->map, 400));
+	ASSERT_TRUE(wait_full_scans(2));
+	EXPECT_EQ(8, knob_get("pages_unshared"));
+	EXPECT_EQ(0, shared_pages(self->fd));
+	frames = cowbuf_counter("frames");
+	fill_page(self->map + 40 * PAGE, 403);
+	ASSERT_TRUE(wait_full_scans(2));
+	EXPECT_EQ(2, shared_pages(self->fd));
+	EXPECT_EQ(7, knob_get("pages_unshared"));
+	EXPECT_EQ(frames, cowbuf_counter("frames"));
+	for (i = 0; i < 8; i++)
+		EXPECT_EQ(-1, pattern_check(self->map + i * PAGE, PAGE, 400 + i));
+	EXPECT_EQ(-1, pattern_check(self->map + 40 * PAGE, PAGE, 403));
+}
+
+/* A candidate whose slot is decommitted leaves the table by the pass end. */
+TEST_F(merge, candidates_of_decommitted_pages_are_dropped)
+{
+	ASSERT_TRUE(eight_candidates(self->map, 450));
+	ASSERT_EQ(0, cowbuf_decommit(self->fd, self->map, 4 * PAGE));
+	ASSERT_TRUE(wait_full_scans(2));
+	EXPECT_EQ(4, knob_get("pages_unshared"));
+	/* A copy of a decommitted page has nothing to merge with. */
+	fill_page(self->map + 40 * PAGE, 450);
+	ASSERT_TRUE(wait_full_scans(2));
+	EXPECT_EQ(0, shared_pages(self->fd));
+	EXPECT_TRUE(all_zero(self->map, 4 * PAGE));
+}
+
+/*
+ * A candidate of a range that leaves merging is no partner for a copy of it
+ * in a range that stays.
+ */
+TEST_F(merge, a_range_that_leaves_merging_is_no_partner)
+{
+	struct cowbuf_merge_info info;
+	long frames;
+
+	ASSERT_TRUE(eight_candidates(self->map, 500));
+	ASSERT_EQ(0, merge_range(self->fd, self->map, 8 * PAGE, COWBUF_MERGE_DISABLE));
+	frames = cowbuf_counter("frames");
+	fill_page(self->map + 40 * PAGE, 500);
+	ASSERT_TRUE(wait_full_scans(3));
+	EXPECT_EQ(0, shared_pages(self->fd));
+	EXPECT_EQ(1, knob_get("pages_unshared"));
+	EXPECT_EQ(frames + 1, cowbuf_counter("frames"));
+	ASSERT_EQ(0, merge_info(self->fd, &info));
+	EXPECT_EQ(NR_PAGES - 8, info.mergeable_pages);
+	EXPECT_EQ(-1, pattern_check(self->map, PAGE, 500));
+	EXPECT_EQ(-1, pattern_check(self->map + 40 * PAGE, PAGE, 500));
 }
 
 TEST_F(merge, hash_only_reads_and_merges_nothing)

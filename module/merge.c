@@ -224,6 +224,20 @@ static void hash_store(struct cowbuf_region *region, pgoff_t pgoff, unsigned lon
 		(*block)[pgoff % COWBUF_HASHES_PER_BLOCK] = hash | COWBUF_HASH_STORED;
 }
 
+/*
+ * Make the next pass hash the page @pgoff of @region again: it was
+ * write-protected without being hashed, and may have been written since its
+ * hash was stored. The hash and the candidate flag stay, for
+ * unstable_forget_slot() to find its entry by.
+ */
+static void hash_invalidate(struct cowbuf_region *region, pgoff_t pgoff)
+{
+	unsigned long *word = hash_word(region, pgoff);
+
+	if (word)
+		*word &= ~COWBUF_HASH_STORED;
+}
+
 static bool same_domain(kuid_t a, kuid_t b)
 {
 	return READ_ONCE(cowbuf_merge_knobs.merge_across_users) || uid_eq(a, b);
@@ -451,8 +465,8 @@ static void unstable_remove(struct cowbuf_merge_node *node)
 /*
  * The stable frames with @hash that the candidate frame @page of @region may
  * merge into (same trust domain), the first COWBUF_STABLE_TRIES of them in
- * @targets. Return: their number, or -EEXIST if @page is a stable frame
- * itself.
+ * @targets unless it is NULL (then they are only counted). Return: their
+ * number, or -EEXIST if @page is a stable frame itself.
  */
 static int stable_targets(struct cowbuf_region *region, struct page *page,
 			  unsigned long hash, struct page **targets)
@@ -468,8 +482,11 @@ static int stable_targets(struct cowbuf_region *region, struct page *page,
 			nr = -EEXIST;
 			break;
 		}
-		if (nr < COWBUF_STABLE_TRIES && same_domain(node->uid, region->user->uid))
-			targets[nr++] = node->page;
+		if (nr < COWBUF_STABLE_TRIES && same_domain(node->uid, region->user->uid)) {
+			if (targets)
+				targets[nr] = node->page;
+			nr++;
+		}
 	}
 	rcu_read_unlock();
 	return nr;
@@ -587,8 +604,9 @@ static void unmap_run_add(struct cowbuf_unmap_run *run, struct cowbuf_region *re
 }
 
 /*
- * Clear the COWBUF_SLOT_DIRTY mark of the slot @pgoff of @region if it still
- * holds @page (a reference of the scanner's), under the page lock, which
+ * Clear the scan marks of the slot @pgoff of @region if it still holds @page
+ * (a reference of the scanner's): COWBUF_SLOT_DIRTY if @dirty, when the slot
+ * is write-protected next, COWBUF_SLOT_BROKEN if @broken. The page lock
  * waits for a fault still mapping the frame writable: the caller then
  * removes the slot's mappings, and a later write faults and marks it again.
  * Return: whether a page table maps @page, so that there is something to
@@ -596,27 +614,33 @@ static void unmap_run_add(struct cowbuf_unmap_run *run, struct cowbuf_region *re
  * again by a fault, which takes the page lock and maps it read-only, or
  * marks the slot again (.page_mkwrite) to write it.
  */
-static bool slot_clear_dirty(struct cowbuf_region *region, pgoff_t pgoff,
-			     struct page *page)
+static bool slot_clear_marks(struct cowbuf_region *region, pgoff_t pgoff,
+			     struct page *page, bool dirty, bool broken)
 {
 	bool mapped;
 
 	lock_page(page);
-	if (xa_load(&region->slots, pgoff) == page)
-		xa_clear_mark(&region->slots, pgoff, COWBUF_SLOT_DIRTY);
+	if (xa_load(&region->slots, pgoff) == page) {
+		if (dirty)
+			xa_clear_mark(&region->slots, pgoff, COWBUF_SLOT_DIRTY);
+		if (broken)
+			xa_clear_mark(&region->slots, pgoff, COWBUF_SLOT_BROKEN);
+	}
 	mapped = page_mapped(page);
 	unlock_page(page);
 	return mapped;
 }
 
 /*
- * Write-protect the slot @pgoff of @region, holding @page, as
- * scan_clear_marks() and the chunk's unmap do: a later write faults and
- * marks it dirty again.
+ * Write-protect the slot @pgoff of @region, holding @page, as the chunk's
+ * scan does for its own slots: a later write faults and marks it dirty
+ * again. The slot was written since its hash was stored, and is not hashed
+ * now: the next pass hashes it again (hash_invalidate()).
  */
 static void protect_slot(struct cowbuf_region *region, pgoff_t pgoff, struct page *page)
 {
-	if (slot_clear_dirty(region, pgoff, page))
+	hash_invalidate(region, pgoff);
+	if (slot_clear_marks(region, pgoff, page, true, false))
 		cowbuf_region_unmap(region, pgoff, 1);
 }
 
@@ -862,31 +886,6 @@ static void scan_release(void)
 }
 
 /*
- * Clear the scan marks of the chunk's slot @s; COWBUF_SLOT_DIRTY only if
- * @protect, when the slot is write-protected next: a write that got in
- * before the mark was cleared loses its mapping, a later one faults and
- * marks the slot again. The page lock waits for faults still mapping the
- * frame writable. Return: whether a page table maps the frame (see
- * slot_clear_dirty()).
- */
-static bool scan_clear_marks(struct cowbuf_region *region, struct cowbuf_scan_slot *s,
-			     bool protect)
-{
-	bool mapped;
-
-	lock_page(s->page);
-	if (xa_load(&region->slots, s->pgoff) == s->page) {
-		if (protect)
-			xa_clear_mark(&region->slots, s->pgoff, COWBUF_SLOT_DIRTY);
-		if (s->broken)
-			xa_clear_mark(&region->slots, s->pgoff, COWBUF_SLOT_BROKEN);
-	}
-	mapped = page_mapped(s->page);
-	unlock_page(s->page);
-	return mapped;
-}
-
-/*
  * hash_only: read and hash up to @budget pages of committed frames of
  * [@start, @end) (page offsets) of @region, and nothing else: the bound the
  * merging pass is measured against. Return: pages read.
@@ -933,7 +932,7 @@ static unsigned long merge_scan_huge(struct cowbuf_region *region, pgoff_t start
 	*next = min_t(pgoff_t, next_index << order, end);
 	n = s->rehash ? 1UL << order : 1;
 	if (s->rehash) {
-		if (scan_clear_marks(region, s, true))
+		if (slot_clear_marks(region, s->pgoff, s->page, true, s->broken))
 			cowbuf_region_unmap(region, s->pgoff, 1);
 		if (merge_zero(region, s->pgoff, s->page) && page_mapped(s->page))
 			cowbuf_region_unmap(region, s->pgoff, 1);
@@ -1092,10 +1091,12 @@ static void note_partner(struct cowbuf_merge_node *node)
 
 /*
  * Write-protect the candidates note_partner() noted, as protect_slot() does
- * one at a time: clear their COWBUF_SLOT_DIRTY marks (slot_clear_dirty()),
- * then remove the mappings of those still mapped, nearby slots with one
- * unmap (struct cowbuf_unmap_run). A written slot of the chunk and its
- * partner then compare at once in merge_with_unstable().
+ * one at a time: invalidate their hashes, clear their COWBUF_SLOT_DIRTY
+ * marks (slot_clear_marks()), then remove the mappings of those still
+ * mapped, nearby slots with one unmap (struct cowbuf_unmap_run). A written
+ * slot of the chunk and its partner then compare at once in
+ * merge_with_unstable(). A partner that does not merge is hashed again by the
+ * next pass: it was written since its hash was stored.
  */
 static void protect_partners(void)
 {
@@ -1115,7 +1116,10 @@ static void protect_partners(void)
 			spin_unlock(&scanner_refs_lock);
 		}
 		xa_unlock(&p->region->slots);
-		if (page && slot_clear_dirty(p->region, p->pgoff, page))
+		if (!page)
+			continue;
+		hash_invalidate(p->region, p->pgoff);
+		if (slot_clear_marks(p->region, p->pgoff, page, true, false))
 			unmap_run_add(&run, p->region, p->pgoff);
 	}
 	unmap_run_flush(&run);
@@ -1144,7 +1148,6 @@ static void protect_partners(void)
 static bool worth_protecting(struct cowbuf_region *region, struct cowbuf_scan_slot *s,
 			     int i, int n)
 {
-	struct page *targets[COWBUF_STABLE_TRIES];
 	struct cowbuf_merge_node *partner;
 	bool found = false;
 	int j, nr;
@@ -1156,7 +1159,7 @@ static bool worth_protecting(struct cowbuf_region *region, struct cowbuf_scan_sl
 			return true;
 	s->lookups = 0;
 	/* Its own frame, stable already: merge_into_stable() says so. */
-	nr = stable_targets(region, s->page, s->hash, targets);
+	nr = stable_targets(region, s->page, s->hash, NULL);
 	if (nr) {
 		s->lookups |= LOOK_STABLE;
 		found = nr > 0;
@@ -1218,7 +1221,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 		s->protect = s->rehash && (s->out || worth_protecting(region, s, i, n));
 		mapped = false;
 		if (s->protect || s->broken)
-			mapped = scan_clear_marks(region, s, s->protect);
+			mapped = slot_clear_marks(region, s->pgoff, s->page, s->protect, s->broken);
 		if (s->rehash)
 			hash_store(region, s->pgoff, s->hash);
 		if (s->protect && mapped)

@@ -281,6 +281,38 @@ TEST_F(merge, a_range_that_leaves_merging_is_no_partner)
 	EXPECT_EQ(-1, pattern_check(self->map + 40 * PAGE, PAGE, 500));
 }
 
+/*
+ * A candidate written since it was hashed, and write-protected because a
+ * page of an earlier chunk matched its old hash, is hashed again: it merges
+ * with a copy of what it holds now. The first 34 pages fill the first chunk
+ * of the scan (COWBUF_SCAN_CHUNK, 32), so that the page matching the old
+ * hash (page 0) is scanned a chunk before the candidate (page 40).
+ */
+TEST_F(merge, a_candidate_protected_for_a_partner_is_hashed_again)
+{
+	char *old_copy = self->map, *cand = self->map + 40 * PAGE;
+	char *new_copy = self->map + 41 * PAGE;
+	int i;
+
+	for (i = 1; i < 34; i++)
+		fill_page(self->map + i * PAGE, 700 + i);
+	fill_page(cand, 800);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(2));
+	ASSERT_EQ(0, knob_set("run", 0));
+	ASSERT_EQ(34, knob_get("pages_unshared"));
+
+	fill_page(cand, 801);
+	fill_page(old_copy, 800);
+	fill_page(new_copy, 801);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(2));
+	EXPECT_EQ(2, shared_pages(self->fd));
+	EXPECT_EQ(-1, pattern_check(old_copy, PAGE, 800));
+	EXPECT_EQ(-1, pattern_check(cand, PAGE, 801));
+	EXPECT_EQ(-1, pattern_check(new_copy, PAGE, 801));
+}
+
 TEST_F(merge, hash_only_reads_and_merges_nothing)
 {
 	long frames, scanned = knob_get("pages_scanned");

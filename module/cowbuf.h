@@ -116,6 +116,7 @@ void cowbuf_frame_unshare_locked(struct page *page);
 void cowbuf_frame_release(struct page *page);
 bool cowbuf_frame_idle(struct page *page);
 bool cowbuf_frame_pinned(struct page *page);
+bool cowbuf_frame_pinned_in_fault(struct page *page);
 void cowbuf_frame_lock_barrier(struct page *page);
 
 /**

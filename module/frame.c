@@ -315,6 +315,24 @@ bool cowbuf_frame_idle(struct page *page)
 	return page_count(page) == frame_holder_refs(page);
 }
 
+/*
+ * Whether @page (locked) has references beyond its holders', its page-table
+ * entries', the scanner's passing ones and the @held its caller holds.
+ */
+static bool frame_pinned(struct page *page, int held)
+{
+	int refs = frame_holder_refs(page) + held;
+
+	/* The common case, and it spares a huge frame's 512 mapcounts. */
+	if (page_count(page) == refs)
+		return false;
+	refs += frame_map_refs(page);
+	/* Every reference is accounted for: nobody else holds one. */
+	if (page_count(page) == refs)
+		return false;
+	return cowbuf_merge_other_refs(page) != refs;
+}
+
 /**
  * cowbuf_frame_pinned() - whether a frame has references cowbuf cannot see
  * @page: the frame, locked by the caller
@@ -329,16 +347,19 @@ bool cowbuf_frame_idle(struct page *page)
  */
 bool cowbuf_frame_pinned(struct page *page)
 {
-	int refs;
+	return frame_pinned(page, 0);
+}
 
-	/* The common case, and it spares a huge frame's 512 mapcounts. */
-	if (cowbuf_frame_idle(page))
-		return false;
-	refs = frame_holder_refs(page) + frame_map_refs(page);
-	/* Every reference is accounted for: nobody else holds one. */
-	if (page_count(page) == refs)
-		return false;
-	return cowbuf_merge_other_refs(page) != refs;
+/**
+ * cowbuf_frame_pinned_in_fault() - cowbuf_frame_pinned() for .page_mkwrite
+ * @page: the frame, locked by the caller, which the fault core holds a
+ *	reference to
+ *
+ * Return: true if the frame has references beyond those and the fault's.
+ */
+bool cowbuf_frame_pinned_in_fault(struct page *page)
+{
+	return frame_pinned(page, 1);
 }
 
 /**

@@ -290,8 +290,8 @@ static vm_fault_t cowbuf_region_fault(struct vm_fault *vmf)
 }
 
 /*
- * Put a private copy of the shared frame @page (locked, map_lock held) in
- * the slot @index, marked written, and @broken for the merge scanner's
+ * Put a private copy of the frame @page (locked, map_lock held; shared, or
+ * pinned) in the slot @index, marked written, and @broken for the merge scanner's
  * back-off when a write broke the sharing; @page loses the slot's share,
  * its mappings of the slot and the slot's reference. Unlocks @page.
  * Return: the copy, or NULL without memory for it (the slot unchanged).
@@ -379,13 +379,22 @@ static vm_fault_t cowbuf_region_page_mkwrite(struct vm_fault *vmf)
 		/* The slot changed since the frame was mapped: refault. */
 		unlock_page(page);
 		ret = VM_FAULT_NOPAGE;
-	} else if (cowbuf_frame_sharers(page) == 1) {
+	} else if (cowbuf_frame_sharers(page) > 1) {
+		ret = region_break_cow(region, index, page);
+	} else if (cowbuf_frame_pinned_in_fault(page)) {
+		/*
+		 * Held by this slot alone, but pinned: a pipe after vmsplice(),
+		 * perhaps taken while the frame was shared with other slots,
+		 * or a GUP reference. Whoever holds the pin keeps the bytes it
+		 * pinned; the slot gets a copy to write.
+		 */
+		ret = region_copy_slot(region, index, page, false) ?
+		      VM_FAULT_NOPAGE : VM_FAULT_SIGBUS;
+	} else {
 		/* Written from now on: the merge scanner must look again. */
 		if (!xa_get_mark(&region->slots, index, COWBUF_SLOT_DIRTY))
 			xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
 		ret = VM_FAULT_LOCKED;
-	} else {
-		ret = region_break_cow(region, index, page);
 	}
 	up_read(&region->map_lock);
 	return ret;
@@ -832,7 +841,8 @@ static int region_punch(struct cowbuf_region *region, pgoff_t first, pgoff_t end
  * afterwards. With COWBUF_MODE_SHARE the slots keep their frames and the
  * message shares them: the next write through any holder copies.
  *
- * Return: 0, or -EBUSY if a frame of the range is pinned (nothing changed).
+ * Return: 0, or -EBUSY if a frame the range holds alone is pinned (nothing
+ * changed).
  */
 int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 		       struct cowbuf_msg *msg)
@@ -863,6 +873,13 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 	 * munmap() or of an exiting process), and either may be preempted on a
 	 * busy machine: look again, waiting longer each time, before calling a
 	 * frame pinned.
+	 *
+	 * Only a frame the range holds alone can be pinned in a way that
+	 * matters. One shared with other holders is written in place by
+	 * nobody: a write copies it, and so does the write of the holder left
+	 * with it last while a pin remains (.page_mkwrite). Looking at it would
+	 * only see the passing references of the other holders' faults and
+	 * unmaps, which never stop on a frame that many busy processes share.
 	 */
 	for (attempt = 0; attempt < COWBUF_PIN_RETRIES; attempt++) {
 		pinned = false;
@@ -873,7 +890,8 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 			lock_page(page);
 			if (!cowbuf_frame_idle(page)) {
 				mapped = true;
-				pinned = cowbuf_frame_pinned(page);
+				pinned = cowbuf_frame_sharers(page) == 1 &&
+					 cowbuf_frame_pinned(page);
 			}
 			unlock_page(page);
 		}

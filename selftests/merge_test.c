@@ -745,6 +745,54 @@ TEST_F(merge, pinned_pages_are_not_merged)
 	free(sink);
 }
 
+/*
+ * A merged frame spliced into a pipe: SEND hands over a share of it (a pin
+ * on a frame shared copy-on-write is no EBUSY), and the pipe keeps the bytes
+ * it took even when the holder left with the frame last writes: that write
+ * copies too.
+ */
+TEST_F(merge, a_pinned_merged_frame_keeps_its_bytes)
+{
+	struct iovec iov = { .iov_base = self->map, .iov_len = PAGE };
+	char *sink = malloc(PAGE), *dst;
+	int pipefd[2], ch, dst_fd;
+	long breaks;
+
+	ASSERT_NE(NULL, sink);
+	fill_groups(self->map);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	ASSERT_EQ(0, knob_set("run", 0));
+	ASSERT_EQ(32, shared_pages(self->fd));
+	ASSERT_EQ(0, pipe(pipefd));
+	ASSERT_EQ((ssize_t)PAGE, vmsplice(pipefd[1], &iov, 1, 0));
+
+	ch = cowbuf_channel_create(self->dev, 0);
+	ASSERT_GE(ch, 0);
+	dst_fd = cowbuf_region_create(self->dev, PAGE, 0);
+	ASSERT_GE(dst_fd, 0);
+	ASSERT_EQ(0, cowbuf_map(dst_fd, PAGE, 0, PROT_READ | PROT_WRITE, (void **)&dst));
+	ASSERT_EQ(0, cowbuf_send(ch, self->map + PAGE, PAGE, COWBUF_MODE_MOVE));
+	ASSERT_EQ(0, cowbuf_recv(ch, dst, PAGE, NULL, NULL));
+	EXPECT_EQ(-1, pattern_check(dst, PAGE, 1000));
+
+	/* The receiver is left the frame's only holder, and writes it. */
+	ASSERT_EQ(0, cowbuf_decommit(self->fd, self->map, 4 * PAGE));
+	breaks = knob_get("cow_breaks");
+	memset(dst, 'r', PAGE);
+	EXPECT_EQ(breaks, knob_get("cow_breaks"));
+	EXPECT_EQ((ssize_t)PAGE, read(pipefd[0], sink, PAGE));
+	EXPECT_EQ(-1, pattern_check(sink, PAGE, 1000));
+	EXPECT_EQ('r', dst[PAGE - 1]);
+
+	munmap(dst, PAGE);
+	close(dst_fd);
+	close(ch);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	free(sink);
+}
+
 TEST_F(merge, knobs_are_validated)
 {
 	EXPECT_EQ(-EINVAL, knob_write("run", "3"));

@@ -337,6 +337,26 @@ static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t index,
 }
 
 /*
+ * A write to the frame @page (locked, map_lock held for read) that the slot
+ * @index holds alone, but that is pinned: a pipe after vmsplice(), perhaps
+ * taken while the frame was shared with other slots, or a GUP reference.
+ * Whoever holds the pin keeps the bytes it pinned; the slot gets a copy to
+ * write. Another mapping of the slot may map the frame writable (a slot that
+ * was written before): its entries go first, and with the page lock held no
+ * fault maps them again, so no write is lost to the copy. Unlocks @page.
+ * Return: VM_FAULT_NOPAGE, after which the access is retried and faults the
+ * copy in, or VM_FAULT_SIGBUS.
+ */
+static vm_fault_t region_copy_pinned(struct cowbuf_region *region, pgoff_t index,
+				     struct page *page)
+{
+	cowbuf_region_unmap(region, index, 1);
+	if (!region_copy_slot(region, index, page, false))
+		return VM_FAULT_SIGBUS;
+	return VM_FAULT_NOPAGE;
+}
+
+/*
  * A write through a read-only entry of the huge zero frame (a PTE: a PMD is
  * zapped and faulted again instead): commit the slot, then refault.
  */
@@ -382,14 +402,7 @@ static vm_fault_t cowbuf_region_page_mkwrite(struct vm_fault *vmf)
 	} else if (cowbuf_frame_sharers(page) > 1) {
 		ret = region_break_cow(region, index, page);
 	} else if (cowbuf_frame_pinned_in_fault(page)) {
-		/*
-		 * Held by this slot alone, but pinned: a pipe after vmsplice(),
-		 * perhaps taken while the frame was shared with other slots,
-		 * or a GUP reference. Whoever holds the pin keeps the bytes it
-		 * pinned; the slot gets a copy to write.
-		 */
-		ret = region_copy_slot(region, index, page, false) ?
-		      VM_FAULT_NOPAGE : VM_FAULT_SIGBUS;
+		ret = region_copy_pinned(region, index, page);
 	} else {
 		/* Written from now on: the merge scanner must look again. */
 		if (!xa_get_mark(&region->slots, index, COWBUF_SLOT_DIRTY))

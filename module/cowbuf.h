@@ -102,6 +102,8 @@ void cowbuf_params_exit(void);
 #define COWBUF_HUGE_SIZE	(PAGE_SIZE << COWBUF_HUGE_ORDER)
 
 struct page *cowbuf_frame_alloc(unsigned int order);
+struct page *cowbuf_frame_alloc_like(struct page *page);
+void cowbuf_frame_copy(struct page *copy, struct page *page);
 struct page *cowbuf_frame_dup(struct page *page);
 bool cowbuf_frame_is_zero(struct page *page);
 int cowbuf_frame_huge_zero_prepare(void);

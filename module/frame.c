@@ -82,6 +82,37 @@ struct page *cowbuf_frame_alloc(unsigned int order)
 }
 
 /**
+ * cowbuf_frame_alloc_like() - allocate a frame of @page's size, not zeroed,
+ *	with one sharer, for cowbuf_frame_copy() to fill
+ * @page: the frame to be copied
+ *
+ * Context: process context; may sleep.
+ * Return: the frame, or NULL.
+ */
+struct page *cowbuf_frame_alloc_like(struct page *page)
+{
+	return frame_alloc(COWBUF_FRAME_GFP, compound_order(page));
+}
+
+/**
+ * cowbuf_frame_copy() - copy the bytes of a frame
+ * @copy: the frame to fill, of the same size
+ * @page: the frame to copy, locked by the caller
+ *
+ * Context: process context; may sleep.
+ */
+void cowbuf_frame_copy(struct page *copy, struct page *page)
+{
+	unsigned int i, nr = compound_nr(page);
+
+	for (i = 0; i < nr; i++) {
+		copy_highpage(copy + i, page + i);
+		if ((i & 63) == 63)
+			cond_resched();
+	}
+}
+
+/**
  * cowbuf_frame_dup() - a private copy of a frame, with one sharer
  * @page: the frame, locked by the caller
  *
@@ -90,17 +121,10 @@ struct page *cowbuf_frame_alloc(unsigned int order)
  */
 struct page *cowbuf_frame_dup(struct page *page)
 {
-	unsigned int i, nr = compound_nr(page);
-	struct page *copy;
+	struct page *copy = cowbuf_frame_alloc_like(page);
 
-	copy = frame_alloc(COWBUF_FRAME_GFP, compound_order(page));
-	if (!copy)
-		return NULL;
-	for (i = 0; i < nr; i++) {
-		copy_highpage(copy + i, page + i);
-		if ((i & 63) == 63)
-			cond_resched();
-	}
+	if (copy)
+		cowbuf_frame_copy(copy, page);
 	return copy;
 }
 

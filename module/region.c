@@ -290,23 +290,17 @@ static vm_fault_t cowbuf_region_fault(struct vm_fault *vmf)
 }
 
 /*
- * Put a private copy of the frame @page (locked, map_lock held; shared, or
- * pinned) in the slot @index, marked written, and @broken for the merge scanner's
- * back-off when a write broke the sharing; @page loses the slot's share,
- * its mappings of the slot and the slot's reference. Unlocks @page.
- * Return: the copy, or NULL without memory for it (the slot unchanged).
+ * Put @copy, a private copy of the frame @page (locked, map_lock held;
+ * shared, or pinned), in the slot @index, marked written, and @broken for
+ * the merge scanner's back-off when a write broke the sharing; @page loses
+ * the slot's share, its mappings of the slot and the slot's reference.
+ * Unlocks @page.
  */
-static struct page *region_copy_slot(struct cowbuf_region *region, pgoff_t index,
-				     struct page *page, bool broken)
+static void region_replace_slot(struct cowbuf_region *region, pgoff_t index,
+				struct page *page, struct page *copy, bool broken)
 {
-	struct page *copy;
 	void *old;
 
-	copy = cowbuf_frame_dup(page);
-	if (!copy) {
-		unlock_page(page);
-		return NULL;
-	}
 	/* Replacing a present entry never allocates. */
 	old = xa_store(&region->slots, index, copy, GFP_NOWAIT);
 	WARN_ON_ONCE(old != page);
@@ -317,6 +311,25 @@ static struct page *region_copy_slot(struct cowbuf_region *region, pgoff_t index
 	unlock_page(page);
 	cowbuf_region_unmap(region, index, 1);
 	put_page(page);		/* the slot's reference */
+}
+
+/*
+ * Copy the frame @page (locked, map_lock held; shared, or pinned) into a
+ * new frame for the slot @index, as region_replace_slot() puts it there.
+ * Unlocks @page. Return: the copy, or NULL without memory for it (the slot
+ * unchanged).
+ */
+static struct page *region_copy_slot(struct cowbuf_region *region, pgoff_t index,
+				     struct page *page, bool broken)
+{
+	struct page *copy;
+
+	copy = cowbuf_frame_dup(page);
+	if (!copy) {
+		unlock_page(page);
+		return NULL;
+	}
+	region_replace_slot(region, index, page, copy, broken);
 	return copy;
 }
 
@@ -342,18 +355,26 @@ static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t index,
  * taken while the frame was shared with other slots, or a GUP reference.
  * Whoever holds the pin keeps the bytes it pinned; the slot gets a copy to
  * write. Another mapping of the slot may map the frame writable (a slot that
- * was written before): its entries go first, and with the page lock held no
- * fault maps them again, so no write is lost to the copy. Unlocks @page.
- * Return: VM_FAULT_NOPAGE, after which the access is retried and faults the
- * copy in, or VM_FAULT_SIGBUS.
+ * was written before): its entries go before the bytes are copied, and with
+ * the page lock held no fault maps them again, so no write is lost. Without
+ * memory for a copy the write goes ahead in place, as it would without the
+ * pin: the reference may only be passing (another thread's fault of the
+ * same frame), and is no reason for SIGBUS.
+ * Return: true if the slot holds the copy now (@page unlocked; the access
+ * faults the copy in), false if the caller writes @page in place (still
+ * locked).
  */
-static vm_fault_t region_copy_pinned(struct cowbuf_region *region, pgoff_t index,
-				     struct page *page)
+static bool region_copy_pinned(struct cowbuf_region *region, pgoff_t index,
+			       struct page *page)
 {
+	struct page *copy = cowbuf_frame_alloc_like(page);
+
+	if (!copy)
+		return false;
 	cowbuf_region_unmap(region, index, 1);
-	if (!region_copy_slot(region, index, page, false))
-		return VM_FAULT_SIGBUS;
-	return VM_FAULT_NOPAGE;
+	cowbuf_frame_copy(copy, page);
+	region_replace_slot(region, index, page, copy, false);
+	return true;
 }
 
 /*
@@ -401,8 +422,9 @@ static vm_fault_t cowbuf_region_page_mkwrite(struct vm_fault *vmf)
 		ret = VM_FAULT_NOPAGE;
 	} else if (cowbuf_frame_sharers(page) > 1) {
 		ret = region_break_cow(region, index, page);
-	} else if (cowbuf_frame_pinned_in_fault(page)) {
-		ret = region_copy_pinned(region, index, page);
+	} else if (cowbuf_frame_pinned_in_fault(page) &&
+		   region_copy_pinned(region, index, page)) {
+		ret = VM_FAULT_NOPAGE;
 	} else {
 		/* Written from now on: the merge scanner must look again. */
 		if (!xa_get_mark(&region->slots, index, COWBUF_SLOT_DIRTY))

@@ -314,8 +314,9 @@ static void region_replace_slot(struct cowbuf_region *region, pgoff_t index,
 }
 
 /*
- * Copy the frame @page (locked, map_lock held; shared, or pinned) into a
- * new frame for the slot @index, as region_replace_slot() puts it there.
+ * Copy the shared frame @page (locked, map_lock held) into a new frame for
+ * the slot @index, as region_replace_slot() puts it there (a pinned frame
+ * held alone goes through region_copy_pinned(), which unmaps first).
  * Unlocks @page. Return: the copy, or NULL without memory for it (the slot
  * unchanged).
  */

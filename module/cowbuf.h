@@ -70,6 +70,15 @@ extern atomic_long_t cowbuf_nr_regions;
 extern atomic_long_t cowbuf_nr_channels;
 extern atomic_long_t cowbuf_nr_messages;
 
+/*
+ * The merge scanner's pages_shared and pages_sharing (frame.c): frames the
+ * stable table holds that two holders or more share, and the holders beyond
+ * the first of each. Kept as shares change, under the frame's page lock, so
+ * that reading them takes no lock and never holds up the scanner.
+ */
+extern atomic_long_t cowbuf_nr_merged_frames;
+extern atomic_long_t cowbuf_nr_merged_sharers;
+
 /**
  * struct cowbuf_user - memory committed to regions owned by one user
  * @node: link in the table of users (protected by cowbuf_user_lock)

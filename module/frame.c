@@ -47,6 +47,36 @@
 #define COWBUF_FRAME_GFP \
 	(GFP_HIGHUSER | __GFP_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
+atomic_long_t cowbuf_nr_merged_frames = ATOMIC_LONG_INIT(0);
+atomic_long_t cowbuf_nr_merged_sharers = ATOMIC_LONG_INIT(0);
+
+/*
+ * Add (@sign 1) or take out (-1) what the page->private word @priv of a
+ * frame counts in cowbuf_nr_merged_frames and cowbuf_nr_merged_sharers: a
+ * frame of the stable table with two sharers or more counts once, and its
+ * sharers but one.
+ */
+static void frame_account_merged(unsigned long priv, long sign)
+{
+	unsigned long sharers = priv & COWBUF_FRAME_SHARERS;
+
+	if (!(priv & COWBUF_FRAME_STABLE) || sharers < 2)
+		return;
+	atomic_long_add(sign, &cowbuf_nr_merged_frames);
+	atomic_long_add(sign * (long)(sharers - 1), &cowbuf_nr_merged_sharers);
+}
+
+/*
+ * Set the page->private word of the locked frame @page to @priv, keeping
+ * the merge counters.
+ */
+static void frame_set_private(struct page *page, unsigned long priv)
+{
+	frame_account_merged(page_private(page), -1);
+	set_page_private(page, priv);
+	frame_account_merged(priv, 1);
+}
+
 /* The huge zero frame: set once, under huge_zero_mutex, freed at unload. */
 static struct page *huge_zero;
 static DEFINE_MUTEX(huge_zero_mutex);
@@ -247,9 +277,9 @@ void cowbuf_frame_set_stable_locked(struct page *page, bool stable)
 {
 	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
 	if (stable)
-		set_page_private(page, page_private(page) | COWBUF_FRAME_STABLE);
+		frame_set_private(page, page_private(page) | COWBUF_FRAME_STABLE);
 	else
-		set_page_private(page, page_private(page) & ~COWBUF_FRAME_STABLE);
+		frame_set_private(page, page_private(page) & ~COWBUF_FRAME_STABLE);
 }
 
 /**
@@ -262,7 +292,7 @@ void cowbuf_frame_share_locked(struct page *page)
 {
 	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
 	get_page(page);
-	set_page_private(page, page_private(page) + 1);
+	frame_set_private(page, page_private(page) + 1);
 }
 
 /**
@@ -278,7 +308,7 @@ void cowbuf_frame_unshare_locked(struct page *page)
 
 	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
 	VM_WARN_ON_ONCE_PAGE(!sharers, page);
-	set_page_private(page, page_private(page) - 1);
+	frame_set_private(page, page_private(page) - 1);
 	if (sharers == 1)
 		atomic_long_dec(&cowbuf_nr_frames);
 }

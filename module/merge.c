@@ -1354,29 +1354,6 @@ void cowbuf_merge_forget_candidates(struct cowbuf_region *region)
 }
 
 /**
- * cowbuf_merge_stable_counts() - pages_shared and pages_sharing
- * @shared: gets the merged frames shared by two slots or more
- * @sharing: gets the slots those frames save
- */
-void cowbuf_merge_stable_counts(unsigned long *shared, unsigned long *sharing)
-{
-	struct cowbuf_merge_node *node;
-	unsigned long sharers;
-
-	*shared = 0;
-	*sharing = 0;
-	mutex_lock(&cowbuf_merge_mutex);
-	list_for_each_entry(node, &cowbuf_stable_list, list) {
-		sharers = cowbuf_frame_sharers_racy(node->page);
-		if (sharers >= 2) {
-			(*shared)++;
-			*sharing += sharers - 1;
-		}
-	}
-	mutex_unlock(&cowbuf_merge_mutex);
-}
-
-/**
  * cowbuf_merge_init() - the tables, the cowbufd kthread, the sysfs files
  * @kobj: /sys/kernel/mm/cowbuf, where the knobs and counters go
  *

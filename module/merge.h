@@ -97,7 +97,6 @@ unsigned long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start,
 void cowbuf_merge_end_pass(void);
 void cowbuf_merge_forget_candidates(struct cowbuf_region *region);
 void cowbuf_merge_forget_range(struct cowbuf_region *region, pgoff_t start, pgoff_t end);
-void cowbuf_merge_stable_counts(unsigned long *shared, unsigned long *sharing);
 
 /* cowbufd.c */
 extern struct list_head cowbuf_merge_regions;

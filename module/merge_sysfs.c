@@ -140,24 +140,8 @@ static ssize_t _name##_show(struct kobject *kobj,			\
 }									\
 static struct kobj_attribute _name##_attr = __ATTR_RO(_name)
 
-static unsigned long pages_shared_now(void)
-{
-	unsigned long shared, sharing;
-
-	cowbuf_merge_stable_counts(&shared, &sharing);
-	return shared;
-}
-
-static unsigned long pages_sharing_now(void)
-{
-	unsigned long shared, sharing;
-
-	cowbuf_merge_stable_counts(&shared, &sharing);
-	return sharing;
-}
-
-COWBUF_MERGE_COUNTER(pages_shared, pages_shared_now());
-COWBUF_MERGE_COUNTER(pages_sharing, pages_sharing_now());
+COWBUF_MERGE_COUNTER(pages_shared, atomic_long_read(&cowbuf_nr_merged_frames));
+COWBUF_MERGE_COUNTER(pages_sharing, atomic_long_read(&cowbuf_nr_merged_sharers));
 COWBUF_MERGE_COUNTER(pages_unshared, atomic_long_read(&cowbuf_merge_stats.last_unshared));
 COWBUF_MERGE_COUNTER(pages_volatile, atomic_long_read(&cowbuf_merge_stats.last_volatile));
 COWBUF_MERGE_COUNTER(pages_backoff, atomic_long_read(&cowbuf_merge_stats.last_backoff));

@@ -565,6 +565,39 @@ TEST_F(merge, cow_break_isolates_the_writer)
 	EXPECT_TRUE(groups_intact(self->map));
 }
 
+/*
+ * pages_shared and pages_sharing follow every change of a merged frame's
+ * sharers at once, with the scanner stopped: a write that breaks the
+ * sharing, the last sharer but one breaking away, a decommit, run=2.
+ */
+TEST_F(merge, counters_follow_breaks_and_decommits_at_once)
+{
+	fill_groups(self->map);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	ASSERT_EQ(0, knob_set("run", 0));
+	ASSERT_EQ(8, knob_get("pages_shared"));
+	ASSERT_EQ(24, knob_get("pages_sharing"));
+	/* Group 0: one page of four breaks away. */
+	self->map[0] ^= 1;
+	EXPECT_EQ(8, knob_get("pages_shared"));
+	EXPECT_EQ(23, knob_get("pages_sharing"));
+	/* Group 1: three break away; the last holds its frame alone. */
+	self->map[4 * PAGE] ^= 1;
+	self->map[5 * PAGE] ^= 1;
+	self->map[6 * PAGE] ^= 1;
+	EXPECT_EQ(7, knob_get("pages_shared"));
+	EXPECT_EQ(20, knob_get("pages_sharing"));
+	/* Group 2: two of its slots decommitted. */
+	ASSERT_EQ(0, cowbuf_decommit(self->fd, self->map + 8 * PAGE, 2 * PAGE));
+	EXPECT_EQ(7, knob_get("pages_shared"));
+	EXPECT_EQ(18, knob_get("pages_sharing"));
+	EXPECT_EQ(25, shared_pages(self->fd));
+	ASSERT_EQ(0, knob_set("run", 2));
+	EXPECT_EQ(0, knob_get("pages_shared"));
+	EXPECT_EQ(0, knob_get("pages_sharing"));
+}
+
 TEST_F(merge, run_2_unmerges_everything)
 {
 	long frames, scans;

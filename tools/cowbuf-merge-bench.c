@@ -256,7 +256,6 @@ static void measure(const char *dir, const char *thread, char *buf,
 		sharing = sysfs_get(dir, "pages_sharing") - base;
 		if (sharing >= expected)
 			break;
-		/* Each read walks cowbuf's stable list under the scanner's mutex. */
 		usleep(20000);
 	}
 	r->converge_s = now() - t0;

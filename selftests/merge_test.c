@@ -142,6 +142,9 @@ FIXTURE_TEARDOWN(merge)
 	for (i = NR_KNOBS - 1; i >= 0; i--)
 		knob_set(knob_names[i], self->saved[i]);
 	EXPECT_EQ(self->frames_before, cowbuf_counter("frames"));
+	/* Nothing else merges while the tests run: no merged frame is left. */
+	EXPECT_EQ(0, knob_get("pages_shared"));
+	EXPECT_EQ(0, knob_get("pages_sharing"));
 }
 
 /* 8 groups of 4 identical pages, then 32 unique pages. */

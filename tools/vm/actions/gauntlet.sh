@@ -50,7 +50,7 @@ mem_free_kb() {
 }
 
 counters_zero() {
-	for c in frames regions channels messages; do
+	for c in frames regions channels messages pages_shared pages_sharing; do
 		v=$(cat $sys/$c)
 		[ "$v" = 0 ] || { echo "gauntlet: $c is $v"; return 1; }
 	done

@@ -35,7 +35,7 @@
  *   merged slot marks it COWBUF_SLOT_BROKEN, and the scanner then keeps the
  *   slot out of merging for a number of passes that doubles with every
  *   further break (max_backoff at most), and after that until the slot has
- *   gone a whole pass unwritten (merge_backoff()). KSM's filter lets a page
+ *   gone a whole pass unwritten (merge_backoff.c). KSM's filter lets a page
  *   rewritten with the same bytes merge, and break, every pass.
  *
  * - Hash tables instead of content trees. Candidates are looked up by hash
@@ -943,93 +943,6 @@ static unsigned long merge_scan_huge(struct cowbuf_region *region, pgoff_t start
 }
 
 /*
- * Back-off of a 4 KiB slot, in cowbuf_region.merge_backoff: xa_mk_value() of
- * until << COWBUF_BACKOFF_SHIFT | probation flag | level; absent for a slot
- * that never broke, or whose back-off wore off.
- */
-#define COWBUF_BACKOFF_LEVEL	GENMASK(7, 0)
-#define COWBUF_BACKOFF_PROBATION	BIT(8)
-#define COWBUF_BACKOFF_SHIFT	9
-
-/* Passes a slot at back-off @level waits before it may merge again. */
-static unsigned long backoff_passes(unsigned long level)
-{
-	return min(1UL << min(level - 1, 31UL),
-		   (unsigned long)READ_ONCE(cowbuf_merge_knobs.max_backoff));
-}
-
-/*
- * Passes a slot must then stay unbroken for its level to drop by one: four
- * times its wait, so that a page rewritten every few passes climbs to longer
- * waits instead of dropping back between its writes.
- */
-#define COWBUF_BACKOFF_PROBATION_FACTOR	4
-
-/*
- * Whether back-off keeps the chunk's slot @s out of merging now.
- *
- * A write that broke the slot's merge since the scanner last looked
- * (@s->broken) raises its level by one; the slot then waits
- * backoff_passes(level) full passes, max_backoff at most, and after that
- * until it has settled: found unwritten for a whole pass. Then it may merge
- * again, on probation for four times as many passes; a probation that ends
- * without a break lowers the level by one (and starts the next), and at
- * level 0 the back-off is gone. A slot written over and over is so kept out for good;
- * one rewritten every few passes waits longer each time, up to max_backoff.
- */
-static bool merge_backoff(struct cowbuf_region *region, struct cowbuf_scan_slot *s)
-{
-	unsigned long now = atomic_long_read(&cowbuf_merge_stats.full_scans);
-	unsigned long level = 0, until = 0, val = 0;
-	bool keep_out;
-	void *entry;
-
-	entry = xa_load(&region->merge_backoff, s->pgoff);
-	if (!entry && !s->broken)
-		return false;
-	if (!READ_ONCE(cowbuf_merge_knobs.max_backoff)) {
-		if (entry)
-			xa_erase(&region->merge_backoff, s->pgoff);
-		return false;
-	}
-	if (entry) {
-		val = xa_to_value(entry);
-		level = val & COWBUF_BACKOFF_LEVEL;
-		until = val >> COWBUF_BACKOFF_SHIFT;
-	}
-	if (s->broken) {
-		level = min(level + 1, COWBUF_BACKOFF_LEVEL);
-		until = now + backoff_passes(level);
-		val = 0;
-		keep_out = true;
-	} else if (!(val & COWBUF_BACKOFF_PROBATION)) {
-		/* Waiting: out until its time is up and it has settled. */
-		if (now < until || s->rehash)
-			return true;
-		until = now + COWBUF_BACKOFF_PROBATION_FACTOR * backoff_passes(level);
-		val = COWBUF_BACKOFF_PROBATION;
-		keep_out = false;
-	} else {
-		/* On probation: it may merge; a quiet probation lowers the level. */
-		if (now < until)
-			return false;
-		if (!--level) {
-			xa_erase(&region->merge_backoff, s->pgoff);
-			return false;
-		}
-		until = now + COWBUF_BACKOFF_PROBATION_FACTOR * backoff_passes(level);
-		val = COWBUF_BACKOFF_PROBATION;
-		keep_out = false;
-	}
-	val |= until << COWBUF_BACKOFF_SHIFT | level;
-	/* Without memory for the entry, the slot simply is not held back. */
-	if (xa_err(xa_store(&region->merge_backoff, s->pgoff, xa_mk_value(val),
-			    GFP_KERNEL)))
-		return false;
-	return keep_out;
-}
-
-/*
  * Try to merge one candidate. Return: true if this merged it, and so left
  * the slot's reference to @s->page to the caller.
  */
@@ -1210,7 +1123,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 		} else {
 			s->hash = s->stored;
 		}
-		s->out = merge_backoff(region, s);
+		s->out = cowbuf_merge_backoff(region, s->pgoff, s->broken, s->rehash);
 		/* Written, or kept out: its entry goes, a new one may come. */
 		if (candidate && (s->rehash || s->out))
 			unstable_forget_slot(region, s->pgoff, s->stored);

@@ -98,6 +98,10 @@ void cowbuf_merge_end_pass(void);
 void cowbuf_merge_forget_candidates(struct cowbuf_region *region);
 void cowbuf_merge_forget_range(struct cowbuf_region *region, pgoff_t start, pgoff_t end);
 
+/* merge_backoff.c */
+bool cowbuf_merge_backoff(struct cowbuf_region *region, pgoff_t pgoff, bool broken,
+			  bool written);
+
 /* cowbufd.c */
 extern struct list_head cowbuf_merge_regions;
 int cowbufd_start(void);

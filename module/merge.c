@@ -886,23 +886,46 @@ static void scan_release(void)
 }
 
 /*
+ * What a merge reads besides the hash: the candidate and its target, in
+ * pages_equal(). hash_only=2 has every frame compared with itself, which
+ * reads as much; the pointer is hidden from the compiler, which would
+ * otherwise see that the comparison cannot fail and drop it.
+ */
+static bool page_compare_self(struct page *page)
+{
+	struct page *same = page;
+
+	OPTIMIZER_HIDE_VAR(same);
+	return pages_equal(page, same);
+}
+
+/*
  * hash_only: read and hash up to @budget pages of committed frames of
  * [@start, @end) (page offsets) of @region, and nothing else: the bound the
- * merging pass is measured against. Return: pages read.
+ * merging pass is measured against. With @compare (hash_only=2), also read
+ * each page twice more, as comparing it with an identical frame does.
+ * Return: pages read.
  */
 static unsigned long merge_hash_chunk(struct cowbuf_region *region, pgoff_t start,
-				      pgoff_t end, unsigned long budget, pgoff_t *next)
+				      pgoff_t end, unsigned long budget, bool compare,
+				      pgoff_t *next)
 {
 	unsigned int order = region->order;
 	unsigned long next_index, pages = 0;
+	struct cowbuf_scan_slot *s;
 	int n, i, j;
 
 	n = scan_collect(region, start >> order, (end >> order) - 1,
 			 max(budget >> order, 1UL), &next_index);
 	*next = min_t(pgoff_t, next_index << order, end);
 	for (i = 0; i < n; i++) {
-		for (j = 0; j < 1 << order; j++)
-			scan_chunk[i].hash = page_hash(scan_chunk[i].page + j);
+		s = &scan_chunk[i];
+		for (j = 0; j < 1 << order; j++) {
+			s->hash = page_hash(s->page + j);
+			/* Kept, so that the comparison is not optimized out. */
+			if (compare)
+				s->protect = page_compare_self(s->page + j);
+		}
 		pages += 1UL << order;
 		cond_resched();
 	}
@@ -1182,6 +1205,7 @@ unsigned long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start,
 				unsigned long *merged)
 {
 	unsigned int across = READ_ONCE(cowbuf_merge_knobs.merge_across_users);
+	unsigned int hash_only;
 	unsigned long n;
 
 	/*
@@ -1193,8 +1217,9 @@ unsigned long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start,
 		candidates_across = across;
 	}
 	down_read(&region->map_lock);
-	if (READ_ONCE(cowbuf_merge_knobs.hash_only))
-		n = merge_hash_chunk(region, start, end, budget, next);
+	hash_only = READ_ONCE(cowbuf_merge_knobs.hash_only);
+	if (hash_only)
+		n = merge_hash_chunk(region, start, end, budget, hash_only == 2, next);
 	else if (region->order)
 		n = merge_scan_huge(region, start, end, next);
 	else

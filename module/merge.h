@@ -44,7 +44,8 @@ struct cowbuf_merge_range {
  * @sleep_millisecs: pause between batches
  * @max_page_sharing: most slots one merged frame is shared by
  * @merge_across_users: frames of different owners may merge
- * @hash_only: the scanner only reads and hashes frames (a measurement mode)
+ * @hash_only: the scanner only reads and hashes frames (1), and compares each
+ *	with itself as well (2): measurement modes
  * @max_backoff: passes a slot broken again and again stays out, at most
  *
  * Written by the sysfs stores (merge_sysfs.c), read with READ_ONCE() by the

@@ -95,7 +95,7 @@ static struct cowbuf_knob hash_only_knob = {
 	.attr = __ATTR(hash_only, 0644, knob_show, knob_store),
 	.val = &cowbuf_merge_knobs.hash_only,
 	.min = 0,
-	.max = 1,
+	.max = 2,
 };
 
 static struct cowbuf_knob max_backoff_knob = {

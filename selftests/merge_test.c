@@ -316,26 +316,44 @@ TEST_F(merge, a_candidate_protected_for_a_partner_is_hashed_again)
 	EXPECT_EQ(-1, pattern_check(new_copy, PAGE, 801));
 }
 
-TEST_F(merge, hash_only_reads_and_merges_nothing)
+/*
+ * hash_only=@mode (1: hash, 2: hash and compare each page with itself)
+ * reads every committed page of the region, and merges and protects nothing;
+ * back at 0, everything merges in the next pass.
+ */
+static void hash_only_pass(struct __test_metadata *_metadata, char *map, int fd,
+			   int mode)
 {
 	long frames, scanned = knob_get("pages_scanned");
 
-	fill_groups(self->map);
+	fill_groups(map);
 	frames = cowbuf_counter("frames");
-	ASSERT_EQ(0, knob_set("hash_only", 1));
+	ASSERT_EQ(0, knob_set("hash_only", mode));
+	ASSERT_EQ(mode, knob_get("hash_only"));
 	ASSERT_EQ(0, knob_set("run", 1));
 	ASSERT_TRUE(wait_full_scans(2));
 	EXPECT_GE(knob_get("pages_scanned") - scanned, NR_PAGES);
-	EXPECT_EQ(0, shared_pages(self->fd));
+	EXPECT_EQ(0, shared_pages(fd));
+	EXPECT_EQ(0, knob_get("pages_shared"));
 	EXPECT_EQ(frames, cowbuf_counter("frames"));
 	/* Nothing was write-protected: writes take no fault and are kept. */
-	fill_page(self->map + 40 * PAGE, 1000);
-	fill_page(self->map + 40 * PAGE, 2040);
+	fill_page(map + 40 * PAGE, 1000);
+	fill_page(map + 40 * PAGE, 2040);
 	/* Back to merging: everything merges in the next pass. */
 	ASSERT_EQ(0, knob_set("hash_only", 0));
 	ASSERT_TRUE(wait_full_scans(2));
-	EXPECT_EQ(32, shared_pages(self->fd));
-	EXPECT_TRUE(groups_intact(self->map));
+	EXPECT_EQ(32, shared_pages(fd));
+	EXPECT_TRUE(groups_intact(map));
+}
+
+TEST_F(merge, hash_only_reads_and_merges_nothing)
+{
+	hash_only_pass(_metadata, self->map, self->fd, 1);
+}
+
+TEST_F(merge, hash_and_compare_only_reads_and_merges_nothing)
+{
+	hash_only_pass(_metadata, self->map, self->fd, 2);
 }
 
 struct same_writer {
@@ -838,7 +856,7 @@ TEST_F(merge, knobs_are_validated)
 	EXPECT_EQ(-EINVAL, knob_write("sleep_millisecs", "60001"));
 	EXPECT_EQ(-EINVAL, knob_write("max_page_sharing", "1"));
 	EXPECT_EQ(-EINVAL, knob_write("merge_across_users", "2"));
-	EXPECT_EQ(-EINVAL, knob_write("hash_only", "2"));
+	EXPECT_EQ(-EINVAL, knob_write("hash_only", "3"));
 	EXPECT_EQ(-EINVAL, knob_write("max_backoff", "65537"));
 	EXPECT_EQ(-EACCES, knob_write("pages_backoff", "1"));
 	EXPECT_EQ(-EACCES, knob_write("pages_shared", "1"));

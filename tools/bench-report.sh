@@ -114,17 +114,19 @@ volatile_value() {
 
 # The merge table of MIX: KSM on 4 KiB pages and on THP, cowbuf, the hash pass.
 merge_table() {
-	local mix=$1 metric k t c h
+	local mix=$1 metric k t c h f
 	echo "| metric | KSM | KSM on THP | cowbuf | cowbuf / KSM |" \
-		"cowbuf / KSM on THP | hash pass | cowbuf / hash |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+		"cowbuf / KSM on THP | hash pass | cowbuf / hash | floor | cowbuf / floor |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for metric in converge_s cpu_s cpu_us_per_merged saved_mib cow_us passes converged; do
 		k=$(merge_value "$mix" ksm "$metric")
 		t=$(merge_value "$mix" ksm-thp "$metric")
 		c=$(merge_value "$mix" cowbuf "$metric")
 		h=$(merge_value "$mix" hash "$metric")
-		printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$metric" "$k" "$t" "$c" \
-			"$(ratio "$c" "$k")" "$(ratio "$c" "$t")" "${h:--}" "$(ratio "$c" "$h")"
+		f=$(merge_value "$mix" floor "$metric")
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$metric" "$k" \
+			"$t" "$c" "$(ratio "$c" "$k")" "$(ratio "$c" "$t")" "${h:--}" \
+			"$(ratio "$c" "$h")" "${f:--}" "$(ratio "$c" "$f")"
 	done
 }
 
@@ -288,7 +290,10 @@ ratio() {
 		echo "alone with the same pages_to_scan and sleep_millisecs=0, in the same"
 		echo "VM run. *hash* is"
 		echo "the bound: one pass of cowbufd with hash_only=1, which reads and"
-		echo "hashes the same region and does nothing else."
+		echo "hashes the same region and does nothing else. *floor* adds what"
+		echo "merging must read besides: one comparison of two pages per page"
+		echo "merged, from a pass with hash_only=2 (every page also compared with"
+		echo "itself) in the same run: hash + merged / pages x (compare - hash)."
 		for mix in half tenth; do
 			echo
 			grep -E "^# mix $mix: " "$log" | sed 's/^# //'

@@ -29,7 +29,14 @@
  *
  * and, as the bound, cowbuf's hash-only pass (system "hash": hash_only=1,
  * cowbufd reads and hashes the same region once, nothing else): its
- * converge_s is the time of one full pass, its cpu_s that pass's CPU.
+ * converge_s is the time of one full pass, its cpu_s that pass's CPU. Then
+ * the floor of merging: a pass that also compares every page with itself
+ * (system "compare": hash_only=2, the reading of one pages_equal() per
+ * page), and from the two, system "floor": the hash pass plus one
+ * comparison per page that cowbuf merged, h + merged / pages * (c - h), the
+ * reading that no merging pass can do without (each page read to hash it,
+ * each merged page and its target read to compare them), with none of the
+ * rest (tables, write-protection, page-table updates, freeing).
  *
  * Then a volatile workload of VOLATILE MiB (default 64; 0 skips it): pages
  * with one of 64 contents, merged, then rewritten for SECONDS (default 10),
@@ -274,11 +281,12 @@ static void measure(const char *dir, const char *thread, char *buf,
 }
 
 /*
- * The bound: one hash-only pass of cowbufd over the region (hash_only=1),
- * timed from one pass end to the next. Only the region is mergeable.
- * Leaves cowbufd stopped somewhere in the middle of a pass.
+ * The bound: one hash-only pass of cowbufd over the region (hash_only=1;
+ * @mode 2: hash and compare), timed from one pass end to the next. Only the
+ * region is mergeable. Leaves cowbufd stopped somewhere in the middle of a
+ * pass.
  */
-static void measure_hash_pass(long pages_to_scan, struct result *r)
+static void measure_hash_pass(long pages_to_scan, int mode, struct result *r)
 {
 	const char *cb = COWBUF_SYSFS_DIR;
 	int pid = find_thread("cowbufd");
@@ -289,7 +297,7 @@ static void measure_hash_pass(long pages_to_scan, struct result *r)
 		die("cowbufd", ESRCH);
 	knob(cb, "pages_to_scan", pages_to_scan);
 	knob(cb, "sleep_millisecs", 0);
-	knob(cb, "hash_only", 1);
+	knob(cb, "hash_only", mode);
 	scans = sysfs_get(cb, "full_scans");
 	knob(cb, "run", 1);
 	deadline = now() + 300;
@@ -313,7 +321,8 @@ static void report(enum mix mix, const char *system, const struct result *r)
 
 	printf("BENCH\tmerge\t%s\t%s\tconverge_s\t%.3f\n", m, system, r->converge_s);
 	printf("BENCH\tmerge\t%s\t%s\tcpu_s\t%.3f\n", m, system, r->cpu_s);
-	if (!strcmp(system, "hash"))
+	if (!strcmp(system, "hash") || !strcmp(system, "compare") ||
+	    !strcmp(system, "floor"))
 		return;
 	printf("BENCH\tmerge\t%s\t%s\tcpu_us_per_merged\t%.2f\n", m, system,
 	       r->merged > 0 ? r->cpu_s * 1e6 / r->merged : 0);
@@ -341,9 +350,10 @@ static void reset(const char *dir)
 static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 {
 	const char *ksm = "/sys/kernel/mm/ksm", *cb = COWBUF_SYSFS_DIR;
-	struct result rk = { 0 }, rt = { 0 }, rc = { 0 }, rh = { 0 };
+	struct result rk = { 0 }, rt = { 0 }, rc = { 0 }, rh = { 0 }, rp = { 0 }, rf = { 0 };
 	long expected = 0, dup_pages = 0;
 	char *anon, *region;
+	double share;
 	int dev, fd, ret, thp;
 
 	printf("# mix %s: %zu MiB, ", mix_names[mix], size >> 20);
@@ -389,8 +399,14 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 	 */
 	measure(cb, "cowbufd", region, expected, dup_pages, pages_to_scan, &rc);
 	reset(cb);
-	measure_hash_pass(pages_to_scan, &rh);
+	measure_hash_pass(pages_to_scan, 1, &rh);
 	reset(cb);
+	measure_hash_pass(pages_to_scan, 2, &rp);
+	reset(cb);
+	/* The floor: the hash pass, and one comparison per merged page. */
+	share = (double)rc.merged / (size / page_size);
+	rf.converge_s = rh.converge_s + share * (rp.converge_s - rh.converge_s);
+	rf.cpu_s = rh.cpu_s + share * (rp.cpu_s - rh.cpu_s);
 	munmap(region, size);
 	close(fd);
 	close(dev);
@@ -402,10 +418,16 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 	row("cowbuf", &rc);
 	printf("# %-8s %12.2f %10.2f   (one hash-only pass: the bound)\n", "hash",
 	       rh.converge_s, rh.cpu_s);
+	printf("# %-8s %12.2f %10.2f   (hash_only=2: and every page compared with itself)\n",
+	       "compare", rp.converge_s, rp.cpu_s);
+	printf("# %-8s %12.2f %10.2f   (hash pass + one comparison per merged page: the floor)\n",
+	       "floor", rf.converge_s, rf.cpu_s);
 	report(mix, "ksm", &rk);
 	report(mix, "ksm-thp", &rt);
 	report(mix, "cowbuf", &rc);
 	report(mix, "hash", &rh);
+	report(mix, "compare", &rp);
+	report(mix, "floor", &rf);
 }
 
 /* Contents of the volatile workload: one of 64. */

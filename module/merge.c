@@ -120,10 +120,22 @@ struct cowbuf_merge_node {
 	pgoff_t pgoff;
 };
 
+/*
+ * The key is one word: compared as one. The default, memcmp(), compares it a
+ * byte at a time, and took 4% of cowbufd's samples in profile-merge.
+ */
+static int merge_node_cmp(struct rhashtable_compare_arg *arg, const void *obj)
+{
+	const struct cowbuf_merge_node *node = obj;
+
+	return node->hash != *(const unsigned long *)arg->key;
+}
+
 static const struct rhashtable_params cowbuf_merge_params = {
 	.head_offset = offsetof(struct cowbuf_merge_node, hnode),
 	.key_offset = offsetof(struct cowbuf_merge_node, hash),
 	.key_len = sizeof(unsigned long),
+	.obj_cmpfn = merge_node_cmp,
 	.automatic_shrinking = true,
 };
 
@@ -903,10 +915,11 @@ static bool page_compare_self(struct page *page)
  * hash_only: read and hash up to @budget pages of committed frames of
  * [@start, @end) (page offsets) of @region, and nothing else: the bound the
  * merging pass is measured against. With @compare (hash_only=2), also read
- * each page twice more, as comparing it with an identical frame does.
- * Return: pages read.
+ * each page twice more, as comparing it with an identical frame does. Out
+ * of line, so that profiles (tools/vm/actions/profile-merge.sh) tell these
+ * passes from merging ones. Return: pages read.
  */
-static unsigned long merge_hash_chunk(struct cowbuf_region *region, pgoff_t start,
+static noinline unsigned long merge_hash_chunk(struct cowbuf_region *region, pgoff_t start,
 				      pgoff_t end, unsigned long budget, bool compare,
 				      pgoff_t *next)
 {

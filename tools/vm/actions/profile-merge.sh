@@ -3,9 +3,10 @@
 #
 # Where cowbufd's time goes: cowbuf-merge-bench's two mixes (no volatile
 # part) under perf record -g -e cpu-clock (a software event: no PMU under
-# TCG), then, for cowbufd and for ksmd, the functions found anywhere on their
-# samples' stacks (inclusive) and the functions the samples were taken in
-# (self). A report by symbol alone misleads here: TCG skews where a sample
+# TCG), then, for cowbufd (its merging passes only: samples in the bench's
+# hash_only passes, under merge_hash_chunk(), are left out) and for ksmd, the
+# functions found anywhere on their samples' stacks (inclusive) and the
+# functions the samples were taken in (self). A report by symbol alone misleads here: TCG skews where a sample
 # lands within a stack, and the TLB-shootdown waits of an unmap only show
 # up whole in the stacks.
 #   tools/vm/run.sh stock profile-merge
@@ -19,7 +20,11 @@ echo "# perf: samples by thread"
 perf report -q -i /tmp/perf.data --stdio --sort comm 2>/dev/null | grep -v '^$' | head -12
 for comm in cowbufd ksmd; do
 	# A sample: one "ip sym" line a frame, leaf first, then blank lines.
-	perf script -i /tmp/perf.data --comms "$comm" -F ip,sym 2>/dev/null >/tmp/stacks
+	perf script -i /tmp/perf.data --comms "$comm" -F ip,sym 2>/dev/null >/tmp/all
+	# cowbufd: merging passes only, not the bench's hash_only passes.
+	awk '/^$/ { if (keep) printf "%s\n", s; s = ""; keep = 1; next }
+	     { s = s $0 "\n"; if ($2 == "merge_hash_chunk") keep = 0 }
+	     END { if (keep && s != "") printf "%s\n", s }' keep=1 /tmp/all >/tmp/stacks
 	samples=$(awk '/^$/ { if (any) n++; any = 0; next } { any = 1 }
 		       END { print n + any }' /tmp/stacks)
 	echo "# perf: $comm, $samples samples; inclusive, then self"

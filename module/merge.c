@@ -919,9 +919,10 @@ static bool page_compare_self(struct page *page)
  * of line, so that profiles (tools/vm/actions/profile-merge.sh) tell these
  * passes from merging ones. Return: pages read.
  */
-static noinline unsigned long merge_hash_chunk(struct cowbuf_region *region, pgoff_t start,
-				      pgoff_t end, unsigned long budget, bool compare,
-				      pgoff_t *next)
+static noinline unsigned long merge_hash_chunk(struct cowbuf_region *region,
+					       pgoff_t start, pgoff_t end,
+					       unsigned long budget, bool compare,
+					       pgoff_t *next)
 {
 	unsigned int order = region->order;
 	unsigned long next_index, pages = 0;

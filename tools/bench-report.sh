@@ -291,9 +291,11 @@ ratio() {
 		echo "VM run. *hash* is"
 		echo "the bound: one pass of cowbufd with hash_only=1, which reads and"
 		echo "hashes the same region and does nothing else. *floor* adds what"
-		echo "merging must read besides: one comparison of two pages per page"
-		echo "merged, from a pass with hash_only=2 (every page also compared with"
-		echo "itself) in the same run: hash + merged / pages x (compare - hash)."
+		echo "merging cannot do without besides, per page merged: one comparison"
+		echo "of two pages (from a pass with hash_only=2, every page also compared"
+		echo "with itself) and one page-table entry removed (from one MADV_DONTNEED"
+		echo "of the whole region, mapped), same run:"
+		echo "hash + merged / pages x (compare - hash + zap)."
 		for mix in half tenth; do
 			echo
 			grep -E "^# mix $mix: " "$log" | sed 's/^# //'

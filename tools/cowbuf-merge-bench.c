@@ -32,11 +32,15 @@
  * converge_s is the time of one full pass, its cpu_s that pass's CPU. Then
  * the floor of merging: a pass that also compares every page with itself
  * (system "compare": hash_only=2, the reading of one pages_equal() per
- * page), and from the two, system "floor": the hash pass plus one
- * comparison per page that cowbuf merged, h + merged / pages * (c - h), the
- * reading that no merging pass can do without (each page read to hash it,
- * each merged page and its target read to compare them), with none of the
- * rest (tables, write-protection, page-table updates, freeing).
+ * page), and the cost of removing a page-table entry at its cheapest: the
+ * whole region mapped (every page touched), then unmapped by one
+ * MADV_DONTNEED (system "zap": its converge_s is the time of that call). From
+ * those, system "floor": h + merged / pages * (c - h + z), the hash pass plus,
+ * per page that cowbuf merged, one comparison and one entry removed: what no
+ * merging pass can do without (each page read to hash it, each merged page
+ * and its target read to compare them, the merged page's mapping removed),
+ * with none of the rest (tables, locks, write-protecting the target, TLB
+ * flushes per batch, freeing).
  *
  * Then a volatile workload of VOLATILE MiB (default 64; 0 skips it): pages
  * with one of 64 contents, merged, then rewritten for SECONDS (default 10),
@@ -315,6 +319,27 @@ static void measure_hash_pass(long pages_to_scan, int mode, struct result *r)
 	knob(cb, "hash_only", 0);
 }
 
+/*
+ * The cheapest removal of page-table entries: every page of the region
+ * mapped (read), then one MADV_DONTNEED over all of it; the frames stay. The
+ * scanner is stopped.
+ */
+static void measure_zap(char *region, size_t size, struct result *r)
+{
+	volatile char sink;
+	double t0;
+	size_t i;
+
+	for (i = 0; i < size; i += page_size)
+		sink = region[i];
+	(void)sink;
+	t0 = now();
+	if (madvise(region, size, MADV_DONTNEED))
+		die("MADV_DONTNEED", errno);
+	r->converge_s = now() - t0;
+	r->converged = 1;
+}
+
 static void report(enum mix mix, const char *system, const struct result *r)
 {
 	const char *m = mix_names[mix];
@@ -322,7 +347,7 @@ static void report(enum mix mix, const char *system, const struct result *r)
 	printf("BENCH\tmerge\t%s\t%s\tconverge_s\t%.3f\n", m, system, r->converge_s);
 	printf("BENCH\tmerge\t%s\t%s\tcpu_s\t%.3f\n", m, system, r->cpu_s);
 	if (!strcmp(system, "hash") || !strcmp(system, "compare") ||
-	    !strcmp(system, "floor"))
+	    !strcmp(system, "zap") || !strcmp(system, "floor"))
 		return;
 	printf("BENCH\tmerge\t%s\t%s\tcpu_us_per_merged\t%.2f\n", m, system,
 	       r->merged > 0 ? r->cpu_s * 1e6 / r->merged : 0);
@@ -351,6 +376,7 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 {
 	const char *ksm = "/sys/kernel/mm/ksm", *cb = COWBUF_SYSFS_DIR;
 	struct result rk = { 0 }, rt = { 0 }, rc = { 0 }, rh = { 0 }, rp = { 0 }, rf = { 0 };
+	struct result rz = { 0 };
 	long expected = 0, dup_pages = 0;
 	char *anon, *region;
 	double share;
@@ -403,10 +429,12 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 	reset(cb);
 	measure_hash_pass(pages_to_scan, 2, &rp);
 	reset(cb);
-	/* The floor: the hash pass, and one comparison per merged page. */
+	measure_zap(region, size, &rz);
+	/* The floor: the hash pass; a comparison and a zap per merged page. */
 	share = (double)rc.merged / (size / page_size);
-	rf.converge_s = rh.converge_s + share * (rp.converge_s - rh.converge_s);
-	rf.cpu_s = rh.cpu_s + share * (rp.cpu_s - rh.cpu_s);
+	rf.converge_s = rh.converge_s +
+			share * (rp.converge_s - rh.converge_s + rz.converge_s);
+	rf.cpu_s = rh.cpu_s + share * (rp.cpu_s - rh.cpu_s + rz.converge_s);
 	munmap(region, size);
 	close(fd);
 	close(dev);
@@ -420,13 +448,16 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 	       rh.converge_s, rh.cpu_s);
 	printf("# %-8s %12.2f %10.2f   (hash_only=2: and every page compared with itself)\n",
 	       "compare", rp.converge_s, rp.cpu_s);
-	printf("# %-8s %12.2f %10.2f   (hash pass + one comparison per merged page: the floor)\n",
+	printf("# %-8s %12.3f %10s   (one MADV_DONTNEED of the whole region, mapped)\n",
+	       "zap", rz.converge_s, "-");
+	printf("# %-8s %12.2f %10.2f   (hash pass + a comparison and a zap per merged page)\n",
 	       "floor", rf.converge_s, rf.cpu_s);
 	report(mix, "ksm", &rk);
 	report(mix, "ksm-thp", &rt);
 	report(mix, "cowbuf", &rc);
 	report(mix, "hash", &rh);
 	report(mix, "compare", &rp);
+	report(mix, "zap", &rz);
 	report(mix, "floor", &rf);
 }
 

@@ -6,9 +6,9 @@
 # TCG), then, for cowbufd (its merging passes only: samples in the bench's
 # hash_only passes, under merge_hash_chunk(), are left out) and for ksmd, the
 # functions found anywhere on their samples' stacks (inclusive) and the
-# functions the samples were taken in (self). A report by symbol alone misleads here: TCG skews where a sample
-# lands within a stack, and the TLB-shootdown waits of an unmap only show
-# up whole in the stacks.
+# functions the samples were taken in (self). A report by symbol alone
+# misleads here: TCG skews where a sample lands within a stack, and the
+# TLB-shootdown waits of an unmap only show up whole in the stacks.
 #   tools/vm/run.sh stock profile-merge
 modprobe cowbuf || exit 1
 echo 0 >/proc/sys/kernel/kptr_restrict

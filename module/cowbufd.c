@@ -57,7 +57,7 @@ void cowbufd_add_region(struct cowbuf_region *region)
  * cowbufd_remove_region() - a region has no mergeable range any more
  * @region: the region (cowbuf_merge_mutex held)
  *
- * Its candidates leave the unstable table and the cursor moves past it.
+ * Its candidates' entries leave the table and the cursor moves past it.
  */
 void cowbufd_remove_region(struct cowbuf_region *region)
 {

@@ -38,18 +38,19 @@
  *   gone a whole pass unwritten (merge_backoff.c). KSM's filter lets a page
  *   rewritten with the same bytes merge, and break, every pass.
  *
- * - Hash tables instead of content trees. Candidates are looked up by hash
- *   in two rhltables: the stable table of merged frames and the unstable
- *   table of candidates, frames that matched nothing when scanned. A hash
- *   match merges only after a full memcmp() of both frames, with both locked,
- *   both slots found clean (no writable mapping) and neither frame pinned.
+ * - A hash table instead of content trees. Candidates are looked up by hash
+ *   in one rhltable that holds both KSM's stable entries, merged frames, and
+ *   its unstable ones, candidates, frames that matched nothing when scanned:
+ *   one lookup finds both kinds. A hash match merges only after a full
+ *   comparison of both frames, with both locked, both slots found clean (no
+ *   writable mapping) and neither frame pinned.
  *
  * - Candidates that stay. KSM rebuilds its unstable tree every pass, because
  *   a page may have changed unseen. A cowbuf candidate keeps its entry from
  *   one pass to the next until its slot is written (rescanned, it gets a
  *   new one), merged, emptied, or leaves merging; a pass over memory that
- *   nobody wrote looks up only the stable table for each candidate (a
- *   stable frame made since is the one thing new to it) and adds nothing.
+ *   nobody wrote looks only for stable entries for each candidate (a stable
+ *   frame made since is the one thing new to it) and adds nothing.
  *
  * Merging points the candidate's slot at the other frame, which gains a
  * share, and releases the candidate's frame; the shared frame is mapped
@@ -99,11 +100,13 @@
 enum { NOT_MERGED, MERGED_NOW, ALREADY_STABLE };
 
 /**
- * struct cowbuf_merge_node - an entry of the stable or the unstable table
+ * struct cowbuf_merge_node - an entry of the table: a stable entry (a merged
+ *	frame) or an unstable one (a candidate)
  * @hnode: link in the table, keyed by @hash
- * @list: link in the list of all entries of the same table
+ * @list: link in cowbuf_stable_list or cowbuf_unstable_list
  * @hash: the frame's hash (62 bits of xxh64)
  * @uid: the trust domain: owner of the region(s) the frame belongs to
+ * @stable: which of the two it is
  * @page: stable: the merged frame, with a reference held by the table
  * @region: unstable: the region holding the candidate
  * @pgoff: unstable: the candidate's slot
@@ -115,9 +118,14 @@ struct cowbuf_merge_node {
 	struct list_head list;
 	unsigned long hash;
 	kuid_t uid;
-	struct page *page;
-	struct cowbuf_region *region;
-	pgoff_t pgoff;
+	bool stable;
+	union {
+		struct page *page;
+		struct {
+			struct cowbuf_region *region;
+			pgoff_t pgoff;
+		};
+	};
 };
 
 /*
@@ -140,16 +148,16 @@ static const struct rhashtable_params cowbuf_merge_params = {
 };
 
 /*
- * The tables and their lists, under cowbuf_merge_mutex (see merge.h), which
- * also serializes the scanner: there is one.
+ * The table and the lists of its stable and unstable entries, under
+ * cowbuf_merge_mutex (see merge.h), which also serializes the scanner: there
+ * is one.
  */
 DEFINE_MUTEX(cowbuf_merge_mutex);
-static struct rhltable cowbuf_stable;
-static struct rhltable cowbuf_unstable;
+static struct rhltable cowbuf_merge_table;
 static LIST_HEAD(cowbuf_stable_list);
 static LIST_HEAD(cowbuf_unstable_list);
 static unsigned long zero_hash;
-/* merge_across_users when the unstable table's candidates were added. */
+/* merge_across_users when the table's candidates were added. */
 static unsigned int candidates_across;
 
 /* See struct cowbuf_merge_stats. */
@@ -194,7 +202,7 @@ static bool pages_equal(struct page *a, struct page *b)
 /*
  * The hash the scanner stored for the page @pgoff of a 4 KiB region, with
  * COWBUF_HASH_STORED set; 0 where none was (hashes are 62 bits).
- * COWBUF_HASH_CANDIDATE is set while the slot has an entry in the unstable
+ * COWBUF_HASH_CANDIDATE is set while the slot has a candidate entry in the
  * table (under that hash): unstable_add() sets it, unstable_remove() clears
  * it, and nothing else adds or removes entries.
  */
@@ -256,6 +264,20 @@ static bool same_domain(kuid_t a, kuid_t b)
 }
 
 /**
+ * struct cowbuf_match - what the table holds for a candidate's hash
+ * @targets: the stable frames it may merge into (same trust domain), the
+ *	first COWBUF_STABLE_TRIES of them
+ * @nr_targets: their number, or -EEXIST if its own frame is a stable frame
+ * @partner: the first candidate of another slot that it may merge with
+ *	(same trust domain), or NULL
+ */
+struct cowbuf_match {
+	struct page *targets[COWBUF_STABLE_TRIES];
+	int nr_targets;
+	struct cowbuf_merge_node *partner;
+};
+
+/**
  * struct cowbuf_scan_slot - a slot taken into a scan chunk
  * @pgoff: its page offset
  * @page: its frame, with a reference of the scanner's
@@ -267,16 +289,17 @@ static bool same_domain(kuid_t a, kuid_t b)
  * @protect: the slot was written and is worth write-protecting now
  * @has_stored: @stored is valid
  * @merged: the slot no longer holds @page: unmap, then drop its reference
- * @lookups: the tables merge_candidate() looks in (LOOK_STABLE,
- *	LOOK_UNSTABLE): those that may hold a match, as worth_protecting()
- *	found, or both
+ * @looked: @match holds what worth_protecting() found, still valid for
+ *	merge_candidate(); otherwise merge_candidate() looks itself
+ * @match: what the table holds for @hash
  */
 struct cowbuf_scan_slot {
 	pgoff_t pgoff;
 	struct page *page;
 	unsigned long hash;
 	unsigned long stored;
-	unsigned int lookups;
+	struct cowbuf_match match;
+	bool looked;
 	bool rehash;
 	bool broken;
 	bool out;
@@ -284,9 +307,6 @@ struct cowbuf_scan_slot {
 	bool has_stored;
 	bool merged;
 };
-
-#define LOOK_STABLE	BIT(0)
-#define LOOK_UNSTABLE	BIT(1)
 
 /**
  * struct cowbuf_scan_partner - a candidate of an earlier chunk, left writable,
@@ -432,7 +452,7 @@ static void merge_slot(struct cowbuf_region *region, pgoff_t pgoff,
 	unlock_page(page);
 }
 
-/* Entries of both tables: one per candidate is many, and they live long. */
+/* Entries of the table: one per candidate is many, and they live long. */
 static struct kmem_cache *cowbuf_node_cache;
 
 static struct cowbuf_merge_node *node_alloc(unsigned long hash, kuid_t uid)
@@ -453,7 +473,7 @@ static void node_free(struct cowbuf_merge_node *node)
 
 static void stable_remove(struct cowbuf_merge_node *node)
 {
-	rhltable_remove(&cowbuf_stable, &node->hnode, cowbuf_merge_params);
+	rhltable_remove(&cowbuf_merge_table, &node->hnode, cowbuf_merge_params);
 	list_del(&node->list);
 	lock_page(node->page);
 	cowbuf_frame_set_stable_locked(node->page, false);
@@ -462,12 +482,12 @@ static void stable_remove(struct cowbuf_merge_node *node)
 	node_free(node);
 }
 
-/* Take a candidate out of the unstable table, and clear its slot's flag. */
+/* Take a candidate out of the table, and clear its slot's flag. */
 static void unstable_remove(struct cowbuf_merge_node *node)
 {
 	unsigned long *word = hash_word(node->region, node->pgoff);
 
-	rhltable_remove(&cowbuf_unstable, &node->hnode, cowbuf_merge_params);
+	rhltable_remove(&cowbuf_merge_table, &node->hnode, cowbuf_merge_params);
 	list_del(&node->list);
 	*word &= ~COWBUF_HASH_CANDIDATE;
 	node_free(node);
@@ -475,96 +495,77 @@ static void unstable_remove(struct cowbuf_merge_node *node)
 }
 
 /*
- * The stable frames with @hash that the candidate frame @page of @region may
- * merge into (same trust domain), the first COWBUF_STABLE_TRIES of them in
- * @targets unless it is NULL (then they are only counted). Return: their
- * number, or -EEXIST if @page is a stable frame itself.
+ * What the table holds for @hash, for the candidate frame @page in the slot
+ * @pgoff of @region, in @m: the stable frames it may merge into, or -EEXIST
+ * if @page is a stable frame itself (then nothing else), and the first
+ * candidate of another slot it may merge with. Only the scanner frees
+ * entries: what @m points to stays valid for it (see merge_candidate()).
  */
-static int stable_targets(struct cowbuf_region *region, struct page *page,
-			  unsigned long hash, struct page **targets)
+static void table_lookup(struct cowbuf_region *region, pgoff_t pgoff,
+			 struct page *page, unsigned long hash, struct cowbuf_match *m)
 {
 	struct cowbuf_merge_node *node;
 	struct rhlist_head *list, *pos;
-	int nr = 0;
 
+	m->nr_targets = 0;
+	m->partner = NULL;
 	rcu_read_lock();
-	list = rhltable_lookup(&cowbuf_stable, &hash, cowbuf_merge_params);
+	list = rhltable_lookup(&cowbuf_merge_table, &hash, cowbuf_merge_params);
 	rhl_for_each_entry_rcu(node, pos, list, hnode) {
-		if (node->page == page) {
-			nr = -EEXIST;
+		if (node->stable && node->page == page) {
+			m->nr_targets = -EEXIST;
+			m->partner = NULL;
 			break;
 		}
-		if (nr < COWBUF_STABLE_TRIES && same_domain(node->uid, region->user->uid)) {
-			if (targets)
-				targets[nr] = node->page;
-			nr++;
+		if (!same_domain(node->uid, region->user->uid))
+			continue;
+		if (node->stable) {
+			if (m->nr_targets < COWBUF_STABLE_TRIES)
+				m->targets[m->nr_targets++] = node->page;
+		} else if (!m->partner && (node->region != region || node->pgoff != pgoff)) {
+			m->partner = node;
 		}
 	}
 	rcu_read_unlock();
-	return nr;
-}
-
-/*
- * The first candidate of this pass with @hash, other than the slot @pgoff of
- * @region, that the slot may merge with (same trust domain), or NULL. Only
- * the scanner frees nodes: the node stays valid for it.
- */
-static struct cowbuf_merge_node *unstable_match(struct cowbuf_region *region,
-						pgoff_t pgoff, unsigned long hash)
-{
-	struct cowbuf_merge_node *node, *found = NULL;
-	struct rhlist_head *list, *pos;
-
-	rcu_read_lock();
-	list = rhltable_lookup(&cowbuf_unstable, &hash, cowbuf_merge_params);
-	rhl_for_each_entry_rcu(node, pos, list, hnode) {
-		if ((node->region != region || node->pgoff != pgoff) &&
-		    same_domain(node->uid, region->user->uid)) {
-			found = node;
-			break;
-		}
-	}
-	rcu_read_unlock();
-	return found;
 }
 
 /*
  * Try to merge the candidate (slot @pgoff of @region, frame @page, which we
- * hold a reference to) into a stable frame with the same hash.
+ * hold a reference to) into one of the stable frames @m found.
  * Return: MERGED_NOW, ALREADY_STABLE (it is a merged frame itself) or
  * NOT_MERGED.
  */
 static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
-			     struct page *page, unsigned long hash)
+			     struct page *page, const struct cowbuf_match *m)
 {
 	unsigned int max_sharing = READ_ONCE(cowbuf_merge_knobs.max_page_sharing);
-	struct page *targets[COWBUF_STABLE_TRIES];
-	int nr, i;
+	struct page *target;
+	int i;
 
-	nr = stable_targets(region, page, hash, targets);
-	if (nr < 0)
+	if (m->nr_targets < 0)
 		return ALREADY_STABLE;
-	/* The table's references keep the targets; only we remove nodes. */
-	for (i = 0; i < nr; i++) {
+	/* The table's references keep the targets; only we remove entries. */
+	for (i = 0; i < m->nr_targets; i++) {
+		target = m->targets[i];
 		lock_page(page);
 		if (!slot_clean(region, pgoff, page) ||
 		    cowbuf_frame_pinned(page)) {
 			unlock_page(page);
 			return NOT_MERGED;
 		}
-		if (!trylock_page(targets[i])) {
+		if (!trylock_page(target)) {
 			unlock_page(page);
 			continue;
 		}
 		/* A frame with one sharer left may be written in place. */
-		if (cowbuf_frame_sharers(targets[i]) < 2 ||
-		    cowbuf_frame_sharers(targets[i]) >= max_sharing ||
-		    !pages_equal(page, targets[i])) {
-			unlock_page(targets[i]);
+		if (cowbuf_frame_sharers(target) < 2 ||
+		    cowbuf_frame_sharers(target) >= max_sharing ||
+		    !pages_equal(page, target)) {
+			unlock_page(target);
 			unlock_page(page);
 			continue;
 		}
-		merge_slot(region, pgoff, page, targets[i]);
+		merge_slot(region, pgoff, page, target);
 		trace_cowbuf_merge(region, pgoff, "stable");
 		return MERGED_NOW;
 	}
@@ -657,8 +658,8 @@ static void protect_slot(struct cowbuf_region *region, pgoff_t pgoff, struct pag
 }
 
 /*
- * The candidate in slot @pgoff of @region joins the unstable table, for later
- * pages of this pass to match; without memory for it, it simply does not.
+ * The candidate in slot @pgoff of @region gets an entry in the table, for
+ * later pages to match; without memory for it, it simply does not.
  */
 static void unstable_add(struct cowbuf_region *region, pgoff_t pgoff,
 			 unsigned long hash)
@@ -674,7 +675,7 @@ static void unstable_add(struct cowbuf_region *region, pgoff_t pgoff,
 		return;
 	node->region = region;
 	node->pgoff = pgoff;
-	if (rhltable_insert(&cowbuf_unstable, &node->hnode, cowbuf_merge_params)) {
+	if (rhltable_insert(&cowbuf_merge_table, &node->hnode, cowbuf_merge_params)) {
 		node_free(node);
 		return;
 	}
@@ -705,9 +706,9 @@ static void unstable_forget_slot(struct cowbuf_region *region, pgoff_t pgoff,
 		return;
 
 	rcu_read_lock();
-	list = rhltable_lookup(&cowbuf_unstable, &hash, cowbuf_merge_params);
+	list = rhltable_lookup(&cowbuf_merge_table, &hash, cowbuf_merge_params);
 	rhl_for_each_entry_rcu(node, pos, list, hnode) {
-		if (node->region == region && node->pgoff == pgoff) {
+		if (!node->stable && node->region == region && node->pgoff == pgoff) {
 			found = node;
 			break;
 		}
@@ -723,18 +724,18 @@ static void unstable_forget_slot(struct cowbuf_region *region, pgoff_t pgoff,
 }
 
 /*
- * Try to merge the candidate with a candidate of this pass with the same
- * hash; the other frame becomes a stable frame. Otherwise the candidate
- * joins the unstable table. Return: true if merged.
+ * Try to merge the candidate with @found, the candidate with the same hash
+ * that table_lookup() found, if any; the other frame becomes a stable frame.
+ * Otherwise the candidate joins the table. Return: true if merged.
  */
 static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
-				struct page *page, unsigned long hash)
+				struct page *page, unsigned long hash,
+				struct cowbuf_merge_node *found)
 {
-	struct cowbuf_merge_node *found, *stable;
+	struct cowbuf_merge_node *stable;
 	struct cowbuf_region *other;
 	struct page *target;
 
-	found = unstable_match(region, pgoff, hash);
 	if (!found) {
 		unstable_add(region, pgoff, hash);
 		return false;
@@ -789,9 +790,10 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 		unlock_page(target);
 		goto out_unlock;
 	}
-	/* @target is about to be shared: it moves to the stable table. */
+	/* @target is about to be shared: it gets a stable entry. */
+	stable->stable = true;
 	stable->page = target;
-	if (rhltable_insert(&cowbuf_stable, &stable->hnode, cowbuf_merge_params)) {
+	if (rhltable_insert(&cowbuf_merge_table, &stable->hnode, cowbuf_merge_params)) {
 		unlock_page(target);
 		goto out_unlock;
 	}
@@ -990,14 +992,17 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 	bool candidate = word && (*word & COWBUF_HASH_CANDIDATE);
 	int ret = NOT_MERGED;
 
-	if (s->hash == zero_hash && merge_zero(region, s->pgoff, s->page))
+	if (s->hash == zero_hash && merge_zero(region, s->pgoff, s->page)) {
 		ret = MERGED_NOW;
-	else if (s->lookups & LOOK_STABLE)
-		ret = merge_into_stable(region, s->pgoff, s->page, s->hash);
+	} else {
+		if (!s->looked)
+			table_lookup(region, s->pgoff, s->page, s->hash, &s->match);
+		ret = merge_into_stable(region, s->pgoff, s->page, &s->match);
+	}
 	if (candidate) {
 		/*
-		 * In the unstable table since an earlier pass and not written
-		 * since: every candidate added after it looked it up, so only a
+		 * A candidate since an earlier pass and not written since:
+		 * every candidate added after it looked it up, so only a
 		 * stable frame made since can be new to it.
 		 */
 		if (ret == MERGED_NOW)
@@ -1006,11 +1011,7 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 	}
 	if (ret != NOT_MERGED)
 		return ret == MERGED_NOW;
-	if (!(s->lookups & LOOK_UNSTABLE)) {
-		unstable_add(region, s->pgoff, s->hash);
-		return false;
-	}
-	return merge_with_unstable(region, s->pgoff, s->page, s->hash);
+	return merge_with_unstable(region, s->pgoff, s->page, s->hash, s->match.partner);
 }
 
 /*
@@ -1089,38 +1090,28 @@ static void protect_partners(void)
  * Otherwise it joins the candidates as it is, writable, and is protected
  * only if a later page matches it (note_partner()).
  *
- * The lookups are the ones merge_candidate() would make: only the scanner
- * changes the tables, and, but for the chunk's own slots with the same hash
- * (then both tables are looked in again), nothing this chunk does changes
- * what they hold for this hash. So @s->lookups records which of them have a
- * match, and merge_candidate() looks in those only.
+ * Its lookup is the one merge_candidate() would make, which then uses it
+ * (@s->looked): only the scanner changes the table, and what the chunk's
+ * merges before this slot's add or remove has their own hash. So unless
+ * another slot of the chunk has this one's hash (then merge_candidate()
+ * looks again), the entries found stay, and stay all there is.
  */
 static bool worth_protecting(struct cowbuf_region *region, struct cowbuf_scan_slot *s,
 			     int i, int n)
 {
-	struct cowbuf_merge_node *partner;
-	bool found = false;
-	int j, nr;
+	struct cowbuf_match *m = &s->match;
+	int j;
 
 	if (s->hash == zero_hash || (s->has_stored && s->hash == s->stored))
 		return true;
 	for (j = 0; j < n; j++)
 		if (j != i && scan_chunk[j].hash == s->hash && !scan_chunk[j].out)
 			return true;
-	s->lookups = 0;
-	/* Its own frame, stable already: merge_into_stable() says so. */
-	nr = stable_targets(region, s->page, s->hash, NULL);
-	if (nr) {
-		s->lookups |= LOOK_STABLE;
-		found = nr > 0;
-	}
-	partner = unstable_match(region, s->pgoff, s->hash);
-	if (partner) {
-		s->lookups |= LOOK_UNSTABLE;
-		note_partner(partner);
-		found = true;
-	}
-	return found;
+	table_lookup(region, s->pgoff, s->page, s->hash, m);
+	s->looked = true;
+	if (m->partner)
+		note_partner(m->partner);
+	return m->nr_targets > 0 || m->partner;
 }
 
 /*
@@ -1167,7 +1158,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 	}
 	for (i = 0; i < n; i++) {
 		s = &scan_chunk[i];
-		s->lookups = LOOK_STABLE | LOOK_UNSTABLE;
+		s->looked = false;
 		s->protect = s->rehash && (s->out || worth_protecting(region, s, i, n));
 		mapped = false;
 		if (s->protect || s->broken)
@@ -1282,7 +1273,7 @@ void cowbuf_merge_end_pass(void)
  * @start: first page offset
  * @end: page offset after the range
  *
- * For a range that leaves merging: a candidate stays in the unstable table
+ * For a range that leaves merging: a candidate keeps its entry in the table
  * from one pass to the next, and must not be matched once its slot may not
  * merge. Context: cowbuf_merge_mutex held.
  */
@@ -1306,7 +1297,7 @@ void cowbuf_merge_forget_candidates(struct cowbuf_region *region)
 }
 
 /**
- * cowbuf_merge_init() - the tables, the cowbufd kthread, the sysfs files
+ * cowbuf_merge_init() - the table, the cowbufd kthread, the sysfs files
  * @kobj: /sys/kernel/mm/cowbuf, where the knobs and counters go
  *
  * Return: 0 or a negative errno.
@@ -1319,15 +1310,12 @@ int cowbuf_merge_init(struct kobject *kobj)
 	cowbuf_node_cache = KMEM_CACHE(cowbuf_merge_node, 0);
 	if (!cowbuf_node_cache)
 		return -ENOMEM;
-	ret = rhltable_init(&cowbuf_stable, &cowbuf_merge_params);
+	ret = rhltable_init(&cowbuf_merge_table, &cowbuf_merge_params);
 	if (ret)
 		goto err_destroy_cache;
-	ret = rhltable_init(&cowbuf_unstable, &cowbuf_merge_params);
-	if (ret)
-		goto err_destroy_stable;
 	ret = cowbufd_start();
 	if (ret)
-		goto err_destroy_unstable;
+		goto err_destroy_table;
 	ret = cowbuf_merge_sysfs_init(kobj);
 	if (ret)
 		goto err_stop_thread;
@@ -1335,17 +1323,15 @@ int cowbuf_merge_init(struct kobject *kobj)
 
 err_stop_thread:
 	cowbufd_stop();
-err_destroy_unstable:
-	rhltable_destroy(&cowbuf_unstable);
-err_destroy_stable:
-	rhltable_destroy(&cowbuf_stable);
+err_destroy_table:
+	rhltable_destroy(&cowbuf_merge_table);
 err_destroy_cache:
 	kmem_cache_destroy(cowbuf_node_cache);
 	return ret;
 }
 
 /**
- * cowbuf_merge_exit() - remove the sysfs files, stop cowbufd, free the tables
+ * cowbuf_merge_exit() - remove the sysfs files, stop cowbufd, free the table
  * @kobj: /sys/kernel/mm/cowbuf
  *
  * No region exists any more: each pins the module.
@@ -1360,7 +1346,6 @@ void cowbuf_merge_exit(struct kobject *kobj)
 		stable_remove(node);
 	/* Regions forget their candidates when they go: none is left. */
 	WARN_ON_ONCE(!list_empty(&cowbuf_unstable_list));
-	rhltable_destroy(&cowbuf_unstable);
-	rhltable_destroy(&cowbuf_stable);
+	rhltable_destroy(&cowbuf_merge_table);
 	kmem_cache_destroy(cowbuf_node_cache);
 }

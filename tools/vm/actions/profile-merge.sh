@@ -3,8 +3,9 @@
 #
 # Where cowbufd's time goes: cowbuf-merge-bench's two mixes (no volatile
 # part) under perf record -g -e cpu-clock (a software event: no PMU under
-# TCG), then, for cowbufd (its merging passes only: samples in the bench's
-# hash_only passes, under merge_hash_chunk(), are left out) and for ksmd, the
+# TCG), then, for cowbufd (the batches of its merging passes only: samples
+# in pass ends and in the bench's hash_only passes, under merge_hash_chunk(),
+# are left out) and for ksmd, the
 # functions found anywhere on their samples' stacks (inclusive) and the
 # functions the samples were taken in (self). A report by symbol alone
 # misleads here: TCG skews where a sample lands within a stack, and the
@@ -21,16 +22,25 @@ perf report -q -i /tmp/perf.data --stdio --sort comm 2>/dev/null | grep -v '^$' 
 for comm in cowbufd ksmd; do
 	# A sample: one "ip sym" line a frame, leaf first, then blank lines.
 	perf script -i /tmp/perf.data --comms "$comm" -F ip,sym 2>/dev/null >/tmp/all
-	# cowbufd: merging passes only, not the bench's hash_only passes.
-	awk '/^$/ { if (keep) printf "%s\n", s; s = ""; keep = 1; next }
-	     { s = s $0 "\n"; if ($2 == "merge_hash_chunk") keep = 0 }
-	     END { if (keep && s != "") printf "%s\n", s }' keep=1 /tmp/all >/tmp/stacks
+	# cowbufd: the batches of merging passes only (the pass ends and the
+	# bench's hash_only passes left out).
+	awk -v comm="$comm" '
+	     function flush() {
+		     if (s != "" && (comm != "cowbufd" || (scan && !hash)))
+			     printf "%s\n", s
+		     s = ""; scan = 0; hash = 0
+	     }
+	     /^$/ { flush(); next }
+	     { s = s $0 "\n" }
+	     $2 == "cowbuf_merge_scan" { scan = 1 }
+	     $2 == "merge_hash_chunk" { hash = 1 }
+	     END { flush() }' /tmp/all >/tmp/stacks
 	samples=$(awk '/^$/ { if (any) n++; any = 0; next } { any = 1 }
 		       END { print n + any }' /tmp/stacks)
 	echo "# perf: $comm, $samples samples; inclusive, then self"
 	awk '/^$/ { for (f in seen) n[f]++; delete seen; next }
 	     { seen[$2] = 1 }
-	     END { for (f in n) print n[f], f }' /tmp/stacks | sort -rn | head -40
+	     END { for (f in n) print n[f], f }' /tmp/stacks | sort -rn | head -70
 	echo "# self"
 	awk 'BEGIN { top = 1 } /^$/ { top = 1; next } top { n[$2]++; top = 0 }
 	     END { for (f in n) print n[f], f }' /tmp/stacks | sort -rn | head -25

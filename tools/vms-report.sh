@@ -37,12 +37,15 @@ cat <<EOF
 Inside one stock-lane VM of $(($(f config outer_mem_kb) / 1024)) MiB, TCG inside TCG. Two
 guests boot with the scanner stopped; once both are ready it starts
 (pages_to_scan $(f config pages_to_scan), sleep_millisecs $(f config sleep_millisecs), the same
-for both) and is sampled every 0.2 s for 20 s, then every 2 s, for
-$(f config watch_s) s. Footprint: the pages holding the guests' RAM (cowbuf: its
-frames; KSM: resident pages of the RAM mappings, THP on as QEMU asks, less
-pages_sharing). Saved: the footprint when the
-scanner started less the last one. Converged: from when every later
-footprint is within 5% of the final saving.
+for both). For its first $(f config fine_s) s what it saves (cowbuf: frames fewer;
+KSM: pages_sharing more) is read by the shell's builtins alone, a sample
+every $(f cowbuf fine_gap_s) s (cowbuf) and $(f ksm fine_gap_s) s (KSM); converged: from when that
+stays within 5% of what was saved at $(f config fine_s) s. Then the footprint is
+sampled every 0.2 s until 20 s, then every 2 s, until $(f config watch_s) s.
+Footprint: the pages holding the guests' RAM (cowbuf: its frames; KSM:
+resident pages of the RAM mappings, THP on as QEMU asks, less
+pages_sharing). Saved: the footprint when the scanner started less the
+last one.
 
 | | cowbuf (RAM in regions) | KSM (anonymous RAM) | cowbuf / KSM |
 |---|---|---|---|

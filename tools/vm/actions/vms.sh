@@ -27,7 +27,8 @@
 # Lines starting "VMS " are figures for tools/bench-report.sh.
 # Environment (COWBUF_VM_ENV): cbvmmem (MiB per guest, 256), cbvmscan
 # (pages_to_scan, 1000), cbvmsleep (sleep_millisecs, 20), cbvmwatch (seconds
-# sampled after both guests are ready, 150), cbvmphases (a comma list of
+# sampled after both guests are ready, 150), cbvmfine (of those, the first
+# seconds watched finely for the time to converge, 12), cbvmphases (a comma list of
 # cowbuf, ksm, huge, capped, overcommit: the parts to run, all by default).
 
 G=/cowbuf/guest
@@ -35,6 +36,7 @@ MEM=${cbvmmem:-256}
 SCAN=${cbvmscan:-1000}
 SLEEP=${cbvmsleep:-20}
 WATCH=${cbvmwatch:-150}
+FINE=${cbvmfine:-12}
 PHASES=${cbvmphases:-cowbuf,ksm,huge,capped,overcommit}
 CB=/sys/kernel/mm/cowbuf
 KSM=/sys/kernel/mm/ksm
@@ -59,6 +61,40 @@ thread_ticks() {
 		fi
 	done
 	echo 0
+}
+
+# The pid of the kernel thread named $1.
+thread_pid() {
+	local p c
+	for p in /proc/[0-9]*; do
+		read -r c 2>/dev/null <"$p/comm" || continue
+		if [ "$c" = "$1" ]; then
+			echo "${p#/proc/}"
+			return
+		fi
+	done
+}
+
+# fine_watch FILE PID COUNTER SECONDS: from now on, for SECONDS, append to
+# FILE lines "uptime COUNTER-value /proc/PID/stat", as often as the shell
+# can with its builtins alone. The samples of pair() start a dozen commands
+# each (smaps of both guests for KSM), which under TCG, beside the scanner
+# being measured, came 0.35 s apart with cowbufd and 0.9 s apart with ksmd:
+# too coarse, and not equally so, for the time to converge.
+fine_watch() {
+	local t u v stat end
+	# /proc/uptime has two decimals: centiseconds with the dot dropped.
+	read -r t u </proc/uptime
+	end=$((${t%.*}${t#*.} + $4 * 100))
+	: >"$1"
+	while :; do
+		read -r t u </proc/uptime
+		read -r v <"$3"
+		read -r stat <"/proc/$2/stat"
+		echo "$t $v $stat" >>"$1"
+		[ "${t%.*}${t#*.}" -ge "$end" ] && break
+		sleep 0.05
+	done
 }
 
 # start_guest NAME KIND(cowbuf|anon|capped|huge) REPORTING(on|off)
@@ -164,12 +200,13 @@ footprint() {
 
 # Boot guest A (balloon without free page reporting) and guest B (with it)
 # on KIND memory with SYSTEM's scanner stopped; once both are ready, start
-# the scanner and sample it (every 0.2 s for 20 s, then every 2 s) for WATCH
-# seconds.
+# the scanner, watch what it saves finely for FINE seconds (fine_watch: the
+# time to converge), then sample the footprint (every 0.2 s until 20 s,
+# then every 2 s) until WATCH seconds.
 pair() {
 	local kind=$1 sys=$2 dir=$CB t0 t ticks0 ticks f0 line n i=0
-	local thread=cowbufd
-	[ "$sys" = ksm ] && { thread=ksmd; dir=$KSM; }
+	local thread=cowbufd counter=$CB/frames pid v0 fine
+	[ "$sys" = ksm ] && { thread=ksmd; dir=$KSM; counter=$KSM/pages_sharing; }
 	echo 0 >$dir/run
 	t0=$(now)
 	start_guest a "$kind" off
@@ -188,8 +225,23 @@ pair() {
 
 	f0=$(footprint "$sys")
 	ticks0=$(thread_ticks $thread)
+	pid=$(thread_pid $thread)
+	read -r v0 <$counter
 	t0=$(now)
 	echo 1 >$dir/run
+	fine_watch /tmp/fine.$sys "$pid" $counter $FINE
+	# Converged: from the first fine sample after which what the scanner
+	# has saved (cowbuf: frames fewer; KSM: pages_sharing more) stays
+	# within 5% of what it had saved at the last one.
+	fine=$(awk -v sys="$sys" -v t0="$t0" -v v0="$v0" -v c0="$ticks0" \
+		-v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" '
+	{ t[NR] = $1 - t0; s[NR] = sys == "cowbuf" ? v0 - $2 : $2 - v0; c[NR] = $16 + $17 - c0 }
+	END {
+		tol = 0.05 * s[NR]; i = NR
+		while (i > 1 && s[NR] - s[i - 1] <= tol && s[i - 1] - s[NR] <= tol) i--
+		printf "converge_s %.2f cpu_to_converge_s %.2f fine_samples %d fine_gap_s %.3f",
+			t[i], c[i] / hz, NR, (NR > 1 ? (t[NR] - t[1]) / (NR - 1) : 0)
+	}' /tmp/fine.$sys)
 	: >/tmp/samples.$sys
 	while :; do
 		t=$(awk -v a="$(now)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')
@@ -212,18 +264,15 @@ pair() {
 		fi
 	done
 	# Saved: the footprint when the scanner started less the last one.
-	# Converged: from the first sample after which every footprint is
-	# within 5% of the saving from the last one.
-	awk -v sys="$sys" -v f0="$f0" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" '
+	awk -v sys="$sys" -v f0="$f0" -v fine="$fine" \
+		-v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" '
 	{ t[NR] = $1; f[NR] = $2; c[NR] = $3; k[NR] = $4 }
 	END {
-		saved = f0 - f[NR]; tol = 0.05 * saved; i = NR
-		while (i > 1 && f[i - 1] - f[NR] <= tol && f[NR] - f[i - 1] <= tol) i--
+		saved = f0 - f[NR]
 		printf "VMS %s before_mib %.1f footprint_mib %.1f saved_pages %d",
 			sys, f0 / 256, f[NR] / 256, saved
-		printf " saved_mib %.1f counter_pages %d converge_s %.1f", saved / 256, k[NR], t[i]
-		printf " cpu_to_converge_s %.2f cpu_window_s %.2f window_s %.1f\n",
-			c[i] / hz, c[NR] / hz, t[NR]
+		printf " saved_mib %.1f counter_pages %d %s", saved / 256, k[NR], fine
+		printf " cpu_window_s %.2f window_s %.1f\n", c[NR] / hz, t[NR]
 	}' /tmp/samples.$sys
 }
 
@@ -316,7 +365,7 @@ trap cleanup EXIT
 modprobe cowbuf || { fail modprobe; exit 1; }
 [ -x "$(command -v qemu-system-x86_64)" ] || { fail "no qemu in the initramfs"; exit 1; }
 echo "VMS config mem_mib $MEM guests 2 pages_to_scan $SCAN sleep_millisecs $SLEEP" \
-	"watch_s $WATCH outer_mem_kb $(awk '/^MemTotal/ { print $2 }' /proc/meminfo)"
+	"watch_s $WATCH fine_s $FINE outer_mem_kb $(awk '/^MemTotal/ { print $2 }' /proc/meminfo)"
 
 phase() {
 	case ",$PHASES," in *",$1,"*) return 0 ;; esac

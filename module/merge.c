@@ -581,8 +581,10 @@ static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
  *
  * Each call costs a TLB flush (under TCG, tens of microseconds when the
  * mapping's process runs on another CPU), so slots of a region at most
- * COWBUF_UNMAP_GAP apart share one; a slot between them that was not asked
- * for loses its mappings too, and faults them back in.
+ * COWBUF_UNMAP_GAP apart share one, across slots that nothing maps. A scan
+ * chunk ends its run at a mapped slot that was not asked for, which so
+ * keeps its mappings; partners (protect_partners()) and the rare merged
+ * slots mapped again may still take one along, which faults them back in.
  */
 struct cowbuf_unmap_run {
 	struct cowbuf_region *region;
@@ -1167,6 +1169,9 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 			hash_store(region, s->pgoff, s->hash);
 		if (s->protect && mapped)
 			unmap_run_add(&run, region, s->pgoff);
+		else if (page_mapped(s->page))
+			/* A mapped slot not asked for ends the run: not taken along. */
+			unmap_run_flush(&run);
 	}
 	unmap_run_flush(&run);
 	protect_partners();

@@ -1093,10 +1093,11 @@ static void protect_partners(void)
  * only if a later page matches it (note_partner()).
  *
  * Its lookup is the one merge_candidate() would make, which then uses it
- * (@s->looked): only the scanner changes the table, and what the chunk's
- * merges before this slot's add or remove has their own hash. So unless
- * another slot of the chunk has this one's hash (then merge_candidate()
- * looks again), the entries found stay, and stay all there is.
+ * (@s->looked): only the scanner changes the table, and the entries that
+ * the merges of the chunk's earlier slots add or remove are under those
+ * slots' own hashes. So unless another slot of the chunk has this one's
+ * hash (then merge_candidate() looks again), the entries found stay, and
+ * stay all there is.
  */
 static bool worth_protecting(struct cowbuf_region *region, struct cowbuf_scan_slot *s,
 			     int i, int n)

@@ -51,18 +51,6 @@ now() {
 	cut -d' ' -f1 /proc/uptime
 }
 
-# CPU ticks (user + system) of the kernel thread named $1.
-thread_ticks() {
-	local p
-	for p in /proc/[0-9]*; do
-		if [ "$(cat "$p/comm" 2>/dev/null)" = "$1" ]; then
-			awk '{ print $14 + $15 }' "$p/stat"
-			return
-		fi
-	done
-	echo 0
-}
-
 # The pid of the kernel thread named $1.
 thread_pid() {
 	local p c
@@ -73,6 +61,11 @@ thread_pid() {
 			return
 		fi
 	done
+}
+
+# CPU ticks (user + system) of the process $1, 0 without one.
+thread_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
 # fine_watch FILE PID COUNTER SECONDS: from now on, for SECONDS, append to
@@ -224,8 +217,8 @@ pair() {
 	echo "VMS $sys boot_s $(awk -v a="$(now)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')"
 
 	f0=$(footprint "$sys")
-	ticks0=$(thread_ticks $thread)
 	pid=$(thread_pid $thread)
+	ticks0=$(thread_ticks "$pid")
 	read -r v0 <$counter
 	t0=$(now)
 	echo 1 >$dir/run
@@ -245,7 +238,7 @@ pair() {
 	: >/tmp/samples.$sys
 	while :; do
 		t=$(awk -v a="$(now)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')
-		ticks=$(($(thread_ticks $thread) - ticks0))
+		ticks=$(($(thread_ticks "$pid") - ticks0))
 		if [ "$sys" = cowbuf ]; then
 			line="$t $(footprint cowbuf) $ticks $(cat $CB/pages_sharing)"
 			line="$line $(cat $CB/zero_pages) $(committed a) $(committed b)"

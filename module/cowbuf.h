@@ -121,12 +121,14 @@ void cowbuf_frame_exit(void);
 unsigned long cowbuf_frame_sharers(struct page *page);
 unsigned long cowbuf_frame_sharers_racy(struct page *page);
 bool cowbuf_frame_stable(struct page *page);
+bool cowbuf_frame_stable_scanner(struct page *page);
 void cowbuf_frame_set_stable_locked(struct page *page, bool stable);
 void cowbuf_frame_share_locked(struct page *page);
 void cowbuf_frame_unshare_locked(struct page *page);
 void cowbuf_frame_release(struct page *page);
 bool cowbuf_frame_idle(struct page *page);
 bool cowbuf_frame_pinned(struct page *page);
+bool cowbuf_frame_pinned_scanned(struct page *page);
 bool cowbuf_frame_pinned_in_fault(struct page *page);
 void cowbuf_frame_lock_barrier(struct page *page);
 

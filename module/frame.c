@@ -269,6 +269,21 @@ bool cowbuf_frame_stable(struct page *page)
 }
 
 /**
+ * cowbuf_frame_stable_scanner() - cowbuf_frame_stable() without the page lock
+ * @page: the frame
+ *
+ * For the merge scanner, which alone sets and clears the flag, under
+ * cowbuf_merge_mutex: it reads its own writes. The frame's sharers, in the
+ * same word, may change meanwhile.
+ *
+ * Return: true if the stable table holds a reference to @page.
+ */
+bool cowbuf_frame_stable_scanner(struct page *page)
+{
+	return READ_ONCE(page->private) & COWBUF_FRAME_STABLE;
+}
+
+/**
  * cowbuf_frame_set_stable_locked() - note the stable table's reference
  * @page: the frame, locked by the caller
  * @stable: whether the table holds a reference from now on
@@ -401,6 +416,24 @@ static bool frame_pinned(struct page *page, int held)
  */
 bool cowbuf_frame_pinned(struct page *page)
 {
+	return frame_pinned(page, 0);
+}
+
+/**
+ * cowbuf_frame_pinned_scanned() - cowbuf_frame_pinned() for a frame the
+ *	merge scanner holds a reference to
+ * @page: the frame, locked by the caller
+ *
+ * The scanner's one reference and the holders' are the common case, told
+ * at once; anything more takes cowbuf_frame_pinned()'s full count, which
+ * looks through every reference the scanner holds.
+ *
+ * Return: true if the frame has references cowbuf cannot see.
+ */
+bool cowbuf_frame_pinned_scanned(struct page *page)
+{
+	if (page_count(page) == frame_holder_refs(page) + 1)
+		return false;
 	return frame_pinned(page, 0);
 }
 

@@ -179,6 +179,25 @@ static unsigned long page_hash(struct page *page)
 	return hash;
 }
 
+/*
+ * Whether a frame may be all zero: one word of each cache line is. Most of
+ * a guest's free memory is zeroed (init_on_alloc, balloons, free page
+ * reporting), and a zero frame is not merged but released, after a full
+ * check (merge_zero()) once it is write-protected: hashing it first would
+ * read it twice. A frame guessed wrong is hashed then (merge_candidate()).
+ */
+static bool page_maybe_zero(struct page *page)
+{
+	const unsigned long *p = kmap_local_page(page);
+	unsigned long any = 0;
+	unsigned int i;
+
+	for (i = 0; i < PAGE_SIZE / sizeof(long); i += L1_CACHE_BYTES / sizeof(long))
+		any |= p[i];
+	kunmap_local(p);
+	return !any;
+}
+
 /* Whether two frames hold the same bytes, a word at a time. */
 static bool pages_equal(struct page *a, struct page *b)
 {
@@ -549,7 +568,7 @@ static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
 		target = m->targets[i];
 		lock_page(page);
 		if (!slot_clean(region, pgoff, page) ||
-		    cowbuf_frame_pinned(page)) {
+		    cowbuf_frame_pinned_scanned(page)) {
 			unlock_page(page);
 			return NOT_MERGED;
 		}
@@ -686,6 +705,24 @@ static void unstable_add(struct cowbuf_region *region, pgoff_t pgoff,
 	atomic_long_inc(&cowbuf_merge_stats.pages_unshared);
 }
 
+/*
+ * The candidate @node's frame, @page (locked), is about to be shared: its
+ * entry becomes the frame's stable entry, in place (it stays under the same
+ * hash), for the trust domain @uid; its slot's candidate flag goes.
+ */
+static void unstable_make_stable(struct cowbuf_merge_node *node, struct page *page,
+				 kuid_t uid)
+{
+	unsigned long *word = hash_word(node->region, node->pgoff);
+
+	*word &= ~COWBUF_HASH_CANDIDATE;
+	atomic_long_dec(&cowbuf_merge_stats.pages_unshared);
+	list_move_tail(&node->list, &cowbuf_stable_list);
+	node->stable = true;
+	node->page = page;
+	node->uid = uid;
+}
+
 static void unstable_remove_all(void)
 {
 	struct cowbuf_merge_node *node, *next;
@@ -734,7 +771,6 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 				struct page *page, unsigned long hash,
 				struct cowbuf_merge_node *found)
 {
-	struct cowbuf_merge_node *stable;
 	struct cowbuf_region *other;
 	struct page *target;
 
@@ -758,11 +794,8 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	/* A candidate without a match when it was scanned was left writable. */
 	if (xa_get_mark(&other->slots, found->pgoff, COWBUF_SLOT_DIRTY))
 		protect_slot(other, found->pgoff, target);
-	stable = node_alloc(hash, region->user->uid);
-	if (!stable)
-		goto out_put;
 	lock_page(page);
-	if (!slot_clean(region, pgoff, page) || cowbuf_frame_pinned(page))
+	if (!slot_clean(region, pgoff, page) || cowbuf_frame_pinned_scanned(page))
 		goto out_unlock;
 	if (!trylock_page(target))
 		goto out_unlock;
@@ -777,43 +810,34 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	if (cowbuf_frame_stable(target)) {
 		unlock_page(target);
 		unlock_page(page);
-		node_free(stable);
 		goto out_put_stale;
 	}
 	if (!slot_clean(other, found->pgoff, target) || !pages_equal(page, target)) {
 		/* Written since it was hashed (or a collision): drop it. */
 		unlock_page(target);
 		unlock_page(page);
-		node_free(stable);
 		goto out_put_stale;
 	}
-	if (cowbuf_frame_pinned(target) ||
+	if (cowbuf_frame_pinned_scanned(target) ||
 	    cowbuf_frame_sharers(target) >= READ_ONCE(cowbuf_merge_knobs.max_page_sharing)) {
 		unlock_page(target);
 		goto out_unlock;
 	}
-	/* @target is about to be shared: it gets a stable entry. */
-	stable->stable = true;
-	stable->page = target;
-	if (rhltable_insert(&cowbuf_merge_table, &stable->hnode, cowbuf_merge_params)) {
-		unlock_page(target);
-		goto out_unlock;
-	}
-	list_add_tail(&stable->list, &cowbuf_stable_list);
-	/* Our reference becomes the table's. */
+	/*
+	 * @target is about to be shared: its candidate entry becomes its
+	 * stable entry, under the same hash, and our reference the table's.
+	 */
+	unstable_make_stable(found, target, region->user->uid);
 	spin_lock(&scanner_refs_lock);
 	cowbuf_frame_set_stable_locked(target, true);
 	scan_other = NULL;
 	spin_unlock(&scanner_refs_lock);
 	merge_slot(region, pgoff, page, target);
 	trace_cowbuf_merge(region, pgoff, "unstable");
-	unstable_remove(found);
 	return true;
 
 out_unlock:
 	unlock_page(page);
-	node_free(stable);
-out_put:
 	scan_other_put();
 	return false;
 out_put_stale:
@@ -823,21 +847,33 @@ out_stale:
 	return false;
 }
 
+/* What merge_zero() did. */
+enum { ZERO_RELEASED, ZERO_KEPT, NOT_ZERO };
+
 /*
- * An all-zero candidate in slot @index: empty the slot, which reads as zero
- * from now on. Like merge_slot(), leaves the unmap and the slot's reference
- * to the caller. Return: true if the slot was emptied.
+ * A candidate in slot @index hashed as all zero: empty the slot, which reads
+ * as zero from now on. Like merge_slot(), leaves the unmap and the slot's
+ * reference to the caller. Return: ZERO_RELEASED if the slot was emptied,
+ * NOT_ZERO if the frame is not all zero (the hash was a guess, see
+ * page_maybe_zero()), ZERO_KEPT if it is but was written since it was
+ * write-protected, or is pinned.
  */
-static bool merge_zero(struct cowbuf_region *region, pgoff_t index,
-		       struct page *page)
+static int merge_zero(struct cowbuf_region *region, pgoff_t index, struct page *page)
 {
 	unsigned long nr = 1UL << region->order;
 
 	lock_page(page);
-	if (!slot_clean(region, index, page) || cowbuf_frame_pinned(page) ||
-	    !cowbuf_frame_is_zero(page)) {
+	if (!slot_clean(region, index, page)) {
 		unlock_page(page);
-		return false;
+		return ZERO_KEPT;
+	}
+	if (!cowbuf_frame_is_zero(page)) {
+		unlock_page(page);
+		return NOT_ZERO;
+	}
+	if (cowbuf_frame_pinned_scanned(page)) {
+		unlock_page(page);
+		return ZERO_KEPT;
 	}
 	xa_erase(&region->slots, index);
 	cowbuf_frame_unshare_locked(page);
@@ -847,7 +883,7 @@ static bool merge_zero(struct cowbuf_region *region, pgoff_t index,
 	atomic_long_add(nr, &region->zero_pages);
 	atomic_long_add(nr, &cowbuf_merge_stats.zero_pages);
 	trace_cowbuf_merge(region, index << region->order, "zero");
-	return true;
+	return ZERO_RELEASED;
 }
 
 /*
@@ -975,7 +1011,8 @@ static unsigned long merge_scan_huge(struct cowbuf_region *region, pgoff_t start
 	if (s->rehash) {
 		if (slot_clear_marks(region, s->pgoff, s->page, true, s->broken))
 			cowbuf_region_unmap(region, s->pgoff, 1);
-		if (merge_zero(region, s->pgoff, s->page) && page_mapped(s->page))
+		if (merge_zero(region, s->pgoff, s->page) == ZERO_RELEASED &&
+		    page_mapped(s->page))
 			cowbuf_region_unmap(region, s->pgoff, 1);
 	}
 	scan_release();
@@ -992,9 +1029,28 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 	unsigned long *word = hash_word(region, s->pgoff);
 	/* Read now: a slot of the chunk before this one may have taken it out. */
 	bool candidate = word && (*word & COWBUF_HASH_CANDIDATE);
-	int ret = NOT_MERGED;
+	int ret = NOT_MERGED, zero = ZERO_KEPT;
 
-	if (s->hash == zero_hash && merge_zero(region, s->pgoff, s->page)) {
+	/*
+	 * A slot not written since the scanner last looked, whose frame is a
+	 * stable frame, is merged already (its entry is under the hash it had
+	 * then, which is still its frame's): nothing to look up.
+	 */
+	if (!s->rehash && cowbuf_frame_stable_scanner(s->page))
+		return false;
+	if (s->hash == zero_hash) {
+		zero = merge_zero(region, s->pgoff, s->page);
+		if (zero == NOT_ZERO) {
+			/* Guessed all zero; write-protected since, it hashes true. */
+			if (candidate)
+				unstable_forget_slot(region, s->pgoff, s->hash);
+			candidate = false;
+			s->hash = page_hash(s->page);
+			hash_store(region, s->pgoff, s->hash);
+			s->looked = false;
+		}
+	}
+	if (zero == ZERO_RELEASED) {
 		ret = MERGED_NOW;
 	} else {
 		if (!s->looked)
@@ -1148,7 +1204,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 		if (!s->has_stored)
 			s->rehash = true;
 		if (s->rehash) {
-			s->hash = page_hash(s->page);
+			s->hash = page_maybe_zero(s->page) ? zero_hash : page_hash(s->page);
 			if (s->has_stored && s->hash != s->stored)
 				atomic_long_inc(&cowbuf_merge_stats.pages_volatile);
 		} else {

@@ -557,6 +557,44 @@ TEST_F(merge, zero_pages_are_released)
 	EXPECT_EQ(-1, pattern_check(self->map + 16 * PAGE, PAGE, 7));
 }
 
+/*
+ * The scanner guesses that a page is all zero from the first word of each
+ * cache line, and checks the whole page before it releases it: pages zero
+ * but for other words are kept, hashed, and merged like any other, in the
+ * same pass.
+ */
+TEST_F(merge, pages_zero_at_each_cache_line_start_are_kept_and_merge)
+{
+	long zero = knob_get("zero_pages");
+	long frames;
+	int i;
+
+	ASSERT_EQ(0, cowbuf_commit(self->fd, self->map, 5 * PAGE));
+	/* Two pairs, a byte in the first cache line's second word. */
+	for (i = 0; i < 4; i++)
+		self->map[i * PAGE + 8] = 1 + i / 2;
+	self->map[5 * PAGE - 1] = 3;
+	frames = cowbuf_counter("frames");
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(1));
+	EXPECT_EQ(zero, knob_get("zero_pages"));
+	EXPECT_EQ(2, knob_get("pages_shared"));
+	EXPECT_EQ(2, knob_get("pages_sharing"));
+	EXPECT_EQ(4, shared_pages(self->fd));
+	EXPECT_EQ(frames - 2, cowbuf_counter("frames"));
+	/* Settled: nothing changes in later passes. */
+	ASSERT_TRUE(wait_full_scans(2));
+	EXPECT_EQ(zero, knob_get("zero_pages"));
+	EXPECT_EQ(frames - 2, cowbuf_counter("frames"));
+	for (i = 0; i < 4; i++) {
+		EXPECT_EQ(1 + i / 2, self->map[i * PAGE + 8]);
+		EXPECT_TRUE(all_zero(self->map + i * PAGE, 8));
+		EXPECT_TRUE(all_zero(self->map + i * PAGE + 9, PAGE - 9));
+	}
+	EXPECT_EQ(3, self->map[5 * PAGE - 1]);
+	EXPECT_TRUE(all_zero(self->map + 4 * PAGE, PAGE - 1));
+}
+
 TEST_F(merge, cow_break_isolates_the_writer)
 {
 	struct cowbuf_merge_info info;

@@ -28,7 +28,7 @@ action=${2:-check}
 case "$lane" in
 stock | debug) ;;
 *) die "usage: run.sh stock|debug" \
-	"[check|demo|bench|bench-merge|profile-merge|vms|gauntlet|probe]" ;;
+	"[check|demo|bench|bench-merge|profile-merge|vms|profile-vms|gauntlet|probe]" ;;
 esac
 
 out=$top/build/$lane
@@ -108,9 +108,12 @@ build_initramfs() {
 		[ -e "$f" ] && cp "$f" "$root/cowbuf/tools/vm-$(basename "$f")"
 	done
 	[ "$action" = gauntlet ] && add_dynamic_program "$root" "$(command -v stress-ng)"
-	[ "$action" = profile-merge ] && add_dynamic_program "$root" "$(command -v perf)"
+	case "$action" in
+	profile-*) add_dynamic_program "$root" "$(command -v perf)" ;;
+	esac
 	# The stock lane's kselftests boot one nested guest (cowbuf_qemu.sh).
-	if [ "$action" = vms ] || { [ "$action" = check ] && [ "$lane" = stock ]; }; then
+	if [ "$action" = vms ] || [ "$action" = profile-vms ] ||
+		{ [ "$action" = check ] && [ "$lane" = stock ]; }; then
 		add_nested_guests "$root"
 	fi
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initramfs.gz"

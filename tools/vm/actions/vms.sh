@@ -198,7 +198,7 @@ footprint() {
 # then every 2 s) until WATCH seconds.
 pair() {
 	local kind=$1 sys=$2 dir=$CB t0 t ticks0 ticks f0 line n i=0
-	local thread=cowbufd counter=$CB/frames pid v0 fine
+	local thread=cowbufd counter=$CB/frames pid v0 fine perf=
 	[ "$sys" = ksm ] && { thread=ksmd; dir=$KSM; counter=$KSM/pages_sharing; }
 	echo 0 >$dir/run
 	t0=$(now)
@@ -220,9 +220,19 @@ pair() {
 	pid=$(thread_pid $thread)
 	ticks0=$(thread_ticks "$pid")
 	read -r v0 <$counter
+	# profile-vms: cowbufd's stacks from the scanner's start to the end
+	# of the fine watch (perf is given time to start while it still sleeps).
+	if [ -n "${cbvmprofile:-}" ] && [ "$sys" = cowbuf ]; then
+		echo -1 >/proc/sys/kernel/perf_event_paranoid
+		perf record -q -g -e cpu-clock -k CLOCK_BOOTTIME -t "$pid" \
+			-o "$cbvmprofile" &
+		perf=$!
+		sleep 3
+	fi
 	t0=$(now)
 	echo 1 >$dir/run
 	fine_watch /tmp/fine.$sys "$pid" $counter $FINE
+	[ -n "$perf" ] && kill -INT $perf && wait $perf
 	# Converged: from the first fine sample after which what the scanner
 	# has saved (cowbuf: frames fewer; KSM: pages_sharing more) stays
 	# within 5% of what it had saved at the last one.
@@ -235,6 +245,10 @@ pair() {
 		printf "converge_s %.2f cpu_to_converge_s %.2f fine_samples %d fine_gap_s %.3f",
 			t[i], c[i] / hz, NR, (NR > 1 ? (t[NR] - t[1]) / (NR - 1) : 0)
 	}' /tmp/fine.$sys)
+	# profile-vms: when the scanner started and converged, in perf's clock
+	# (CLOCK_BOOTTIME, which /proc/uptime reads).
+	[ -n "$perf" ] && echo "$t0 $fine" |
+		awk '{ printf "%.2f %.2f\n", $1, $1 + $3 }' >"$cbvmprofile.window"
 	: >/tmp/samples.$sys
 	while :; do
 		t=$(awk -v a="$(now)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')
@@ -373,8 +387,10 @@ if pair cowbuf "cowbuf"; then
 	# What the guests give back is measured with the scanner stopped, so
 	# that pages it merges or releases meanwhile are not counted.
 	echo 0 >$CB/run
-	balloon_test a ""
-	reporting_test b ""
+	if [ -z "${cbvmprofile:-}" ]; then
+		balloon_test a ""
+		reporting_test b ""
+	fi
 	# Killed mid-run: everything goes back.
 	stop_guests a b
 	check_nothing_held "after SIGKILL of both guests"

@@ -173,29 +173,28 @@ atomic_long_t cowbuf_nr_cow_breaks = ATOMIC_LONG_INIT(0);
 static unsigned long page_hash(struct page *page)
 {
 	void *addr = kmap_local_page(page);
-	unsigned long hash = xxh64(addr, PAGE_SIZE, 0) >> 2;
+	unsigned long hash = xxh64(addr, PAGE_SIZE, 0) >> 3;
 
 	kunmap_local(addr);
 	return hash;
 }
 
 /*
- * Whether a frame may be all zero: one word of each cache line is. Most of
- * a guest's free memory is zeroed (init_on_alloc, balloons, free page
- * reporting), and a zero frame is not merged but released, after a full
- * check (merge_zero()) once it is write-protected: hashing it first would
- * read it twice. A frame guessed wrong is hashed then (merge_candidate()).
+ * Whether a frame is all zero, as it was read: most of a guest's free
+ * memory is zeroed (init_on_alloc, balloons, free page reporting), and a
+ * zero frame is not merged but released, after another check once it is
+ * write-protected (merge_zero()). Telling one by its hash would read it
+ * twice as long; any other frame stops the check at its first non-zero
+ * byte. A frame found zero here and not there is hashed then
+ * (merge_candidate()).
  */
-static bool page_maybe_zero(struct page *page)
+static bool page_zero_now(struct page *page)
 {
-	const unsigned long *p = kmap_local_page(page);
-	unsigned long any = 0;
-	unsigned int i;
+	void *addr = kmap_local_page(page);
+	bool zero = !memchr_inv(addr, 0, PAGE_SIZE);
 
-	for (i = 0; i < PAGE_SIZE / sizeof(long); i += L1_CACHE_BYTES / sizeof(long))
-		any |= p[i];
-	kunmap_local(p);
-	return !any;
+	kunmap_local(addr);
+	return zero;
 }
 
 /* Whether two frames hold the same bytes, a word at a time. */
@@ -220,14 +219,19 @@ static bool pages_equal(struct page *a, struct page *b)
 
 /*
  * The hash the scanner stored for the page @pgoff of a 4 KiB region, with
- * COWBUF_HASH_STORED set; 0 where none was (hashes are 62 bits).
+ * COWBUF_HASH_STORED set; 0 where none was (hashes are 61 bits).
  * COWBUF_HASH_CANDIDATE is set while the slot has a candidate entry in the
  * table (under that hash): unstable_add() sets it, unstable_remove() clears
- * it, and nothing else adds or removes entries.
+ * it, and nothing else adds or removes entries. COWBUF_HASH_RECHECK, on a
+ * candidate's word, asks the next pass to look for stable frames for it:
+ * set when one may have come that it has not tried (unstable_add(),
+ * unstable_make_stable()), cleared when a look finds none.
  */
 #define COWBUF_HASH_STORED	BIT(BITS_PER_LONG - 1)
 #define COWBUF_HASH_CANDIDATE	BIT(BITS_PER_LONG - 2)
-#define COWBUF_HASH_FLAGS	(COWBUF_HASH_STORED | COWBUF_HASH_CANDIDATE)
+#define COWBUF_HASH_RECHECK	BIT(BITS_PER_LONG - 3)
+#define COWBUF_HASH_FLAGS	(COWBUF_HASH_STORED | COWBUF_HASH_CANDIDATE | \
+				 COWBUF_HASH_RECHECK)
 
 /* The word of region->hashes for @pgoff, or NULL if its block is missing. */
 static unsigned long *hash_word(struct cowbuf_region *region, pgoff_t pgoff)
@@ -289,11 +293,13 @@ static bool same_domain(kuid_t a, kuid_t b)
  * @nr_targets: their number, or -EEXIST if its own frame is a stable frame
  * @partner: the first candidate of another slot that it may merge with
  *	(same trust domain), or NULL
+ * @others: candidates of other slots besides @partner, of any trust domain
  */
 struct cowbuf_match {
 	struct page *targets[COWBUF_STABLE_TRIES];
 	int nr_targets;
 	struct cowbuf_merge_node *partner;
+	bool others;
 };
 
 /**
@@ -508,7 +514,7 @@ static void unstable_remove(struct cowbuf_merge_node *node)
 
 	rhltable_remove(&cowbuf_merge_table, &node->hnode, cowbuf_merge_params);
 	list_del(&node->list);
-	*word &= ~COWBUF_HASH_CANDIDATE;
+	*word &= ~(COWBUF_HASH_CANDIDATE | COWBUF_HASH_RECHECK);
 	node_free(node);
 	atomic_long_dec(&cowbuf_merge_stats.pages_unshared);
 }
@@ -528,6 +534,7 @@ static void table_lookup(struct cowbuf_region *region, pgoff_t pgoff,
 
 	m->nr_targets = 0;
 	m->partner = NULL;
+	m->others = false;
 	rcu_read_lock();
 	list = rhltable_lookup(&cowbuf_merge_table, &hash, cowbuf_merge_params);
 	rhl_for_each_entry_rcu(node, pos, list, hnode) {
@@ -536,13 +543,19 @@ static void table_lookup(struct cowbuf_region *region, pgoff_t pgoff,
 			m->partner = NULL;
 			break;
 		}
-		if (!same_domain(node->uid, region->user->uid))
+		if (!node->stable && node->region == region && node->pgoff == pgoff)
 			continue;
+		if (!same_domain(node->uid, region->user->uid)) {
+			m->others |= !node->stable;
+			continue;
+		}
 		if (node->stable) {
 			if (m->nr_targets < COWBUF_STABLE_TRIES)
 				m->targets[m->nr_targets++] = node->page;
-		} else if (!m->partner && (node->region != region || node->pgoff != pgoff)) {
+		} else if (!m->partner) {
 			m->partner = node;
+		} else {
+			m->others = true;
 		}
 	}
 	rcu_read_unlock();
@@ -680,10 +693,12 @@ static void protect_slot(struct cowbuf_region *region, pgoff_t pgoff, struct pag
 
 /*
  * The candidate in slot @pgoff of @region gets an entry in the table, for
- * later pages to match; without memory for it, it simply does not.
+ * later pages to match; without memory for it, it simply does not. With
+ * @recheck (stable frames it could not merge into now), the next pass tries
+ * them again.
  */
 static void unstable_add(struct cowbuf_region *region, pgoff_t pgoff,
-			 unsigned long hash)
+			 unsigned long hash, bool recheck)
 {
 	unsigned long *word = hash_word(region, pgoff);
 	struct cowbuf_merge_node *node;
@@ -701,26 +716,41 @@ static void unstable_add(struct cowbuf_region *region, pgoff_t pgoff,
 		return;
 	}
 	list_add_tail(&node->list, &cowbuf_unstable_list);
-	*word |= COWBUF_HASH_CANDIDATE;
+	*word |= COWBUF_HASH_CANDIDATE | (recheck ? COWBUF_HASH_RECHECK : 0);
 	atomic_long_inc(&cowbuf_merge_stats.pages_unshared);
 }
 
 /*
  * The candidate @node's frame, @page (locked), is about to be shared: its
  * entry becomes the frame's stable entry, in place (it stays under the same
- * hash), for the trust domain @uid; its slot's candidate flag goes.
+ * hash), for the trust domain @uid; its slot's candidate flag goes. The slot
+ * is clean and its frame compared equal to one of that hash: the hash is
+ * stored again if protect_partners() had it dropped, so that the next pass
+ * does not read the frame again. With @others (other candidates have the
+ * hash), those look for stable frames again in the next pass: this one is
+ * new to them.
  */
 static void unstable_make_stable(struct cowbuf_merge_node *node, struct page *page,
-				 kuid_t uid)
+				 kuid_t uid, bool others)
 {
 	unsigned long *word = hash_word(node->region, node->pgoff);
+	struct cowbuf_merge_node *other;
+	struct rhlist_head *list, *pos;
 
-	*word &= ~COWBUF_HASH_CANDIDATE;
+	*word = node->hash | COWBUF_HASH_STORED;
 	atomic_long_dec(&cowbuf_merge_stats.pages_unshared);
 	list_move_tail(&node->list, &cowbuf_stable_list);
 	node->stable = true;
 	node->page = page;
 	node->uid = uid;
+	if (!others)
+		return;
+	rcu_read_lock();
+	list = rhltable_lookup(&cowbuf_merge_table, &node->hash, cowbuf_merge_params);
+	rhl_for_each_entry_rcu(other, pos, list, hnode)
+		if (!other->stable)
+			*hash_word(other->region, other->pgoff) |= COWBUF_HASH_RECHECK;
+	rcu_read_unlock();
 }
 
 static void unstable_remove_all(void)
@@ -759,23 +789,25 @@ static void unstable_forget_slot(struct cowbuf_region *region, pgoff_t pgoff,
 	}
 	/* The flag without its entry: a bug; clear the flag, and go on. */
 	WARN_ON_ONCE(1);
-	*word &= ~COWBUF_HASH_CANDIDATE;
+	*word &= ~(COWBUF_HASH_CANDIDATE | COWBUF_HASH_RECHECK);
 }
 
 /*
- * Try to merge the candidate with @found, the candidate with the same hash
- * that table_lookup() found, if any; the other frame becomes a stable frame.
- * Otherwise the candidate joins the table. Return: true if merged.
+ * Try to merge the candidate with the candidate of another slot that
+ * table_lookup() found for its hash (@m), if any; the other frame becomes a
+ * stable frame. Otherwise the candidate joins the table. Return: true if
+ * merged.
  */
 static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 				struct page *page, unsigned long hash,
-				struct cowbuf_merge_node *found)
+				const struct cowbuf_match *m)
 {
+	struct cowbuf_merge_node *found = m->partner;
 	struct cowbuf_region *other;
 	struct page *target;
 
 	if (!found) {
-		unstable_add(region, pgoff, hash);
+		unstable_add(region, pgoff, hash, m->nr_targets > 0);
 		return false;
 	}
 
@@ -827,7 +859,7 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	 * @target is about to be shared: its candidate entry becomes its
 	 * stable entry, under the same hash, and our reference the table's.
 	 */
-	unstable_make_stable(found, target, region->user->uid);
+	unstable_make_stable(found, target, region->user->uid, m->others);
 	spin_lock(&scanner_refs_lock);
 	cowbuf_frame_set_stable_locked(target, true);
 	scan_other = NULL;
@@ -854,9 +886,9 @@ enum { ZERO_RELEASED, ZERO_KEPT, NOT_ZERO };
  * A candidate in slot @index hashed as all zero: empty the slot, which reads
  * as zero from now on. Like merge_slot(), leaves the unmap and the slot's
  * reference to the caller. Return: ZERO_RELEASED if the slot was emptied,
- * NOT_ZERO if the frame is not all zero (the hash was a guess, see
- * page_maybe_zero()), ZERO_KEPT if it is but was written since it was
- * write-protected, or is pinned.
+ * NOT_ZERO if the frame is not all zero (written before it was
+ * write-protected, or a collision), ZERO_KEPT if it is but was written
+ * since it was write-protected, or is pinned.
  */
 static int merge_zero(struct cowbuf_region *region, pgoff_t index, struct page *page)
 {
@@ -1038,10 +1070,18 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 	 */
 	if (!s->rehash && cowbuf_frame_stable_scanner(s->page))
 		return false;
+	/*
+	 * A candidate since an earlier pass and not written since: every
+	 * candidate added after it looked it up, so only a stable frame made
+	 * since can be new to it, and that marked it (unstable_make_stable()).
+	 * An all-zero one tries to go each pass: it was pinned.
+	 */
+	if (candidate && s->hash != zero_hash && !(*word & COWBUF_HASH_RECHECK))
+		return false;
 	if (s->hash == zero_hash) {
 		zero = merge_zero(region, s->pgoff, s->page);
 		if (zero == NOT_ZERO) {
-			/* Guessed all zero; write-protected since, it hashes true. */
+			/* Written before write-protected: hashed now, it stays. */
 			if (candidate)
 				unstable_forget_slot(region, s->pgoff, s->hash);
 			candidate = false;
@@ -1058,18 +1098,15 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 		ret = merge_into_stable(region, s->pgoff, s->page, &s->match);
 	}
 	if (candidate) {
-		/*
-		 * A candidate since an earlier pass and not written since:
-		 * every candidate added after it looked it up, so only a
-		 * stable frame made since can be new to it.
-		 */
 		if (ret == MERGED_NOW)
 			unstable_forget_slot(region, s->pgoff, s->hash);
+		else if (s->match.nr_targets <= 0)
+			*word &= ~COWBUF_HASH_RECHECK;
 		return ret == MERGED_NOW;
 	}
 	if (ret != NOT_MERGED)
 		return ret == MERGED_NOW;
-	return merge_with_unstable(region, s->pgoff, s->page, s->hash, s->match.partner);
+	return merge_with_unstable(region, s->pgoff, s->page, s->hash, &s->match);
 }
 
 /*
@@ -1204,7 +1241,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 		if (!s->has_stored)
 			s->rehash = true;
 		if (s->rehash) {
-			s->hash = page_maybe_zero(s->page) ? zero_hash : page_hash(s->page);
+			s->hash = page_zero_now(s->page) ? zero_hash : page_hash(s->page);
 			if (s->has_stored && s->hash != s->stored)
 				atomic_long_inc(&cowbuf_merge_stats.pages_volatile);
 		} else {
@@ -1311,6 +1348,13 @@ void cowbuf_merge_end_pass(void)
 	atomic_long_set(&st->last_volatile, atomic_long_xchg(&st->pages_volatile, 0));
 	atomic_long_set(&st->last_backoff, atomic_long_xchg(&st->pages_backoff, 0));
 	list_for_each_entry_safe(node, next, &cowbuf_stable_list, list) {
+		/*
+		 * Still shared, as most are: no page lock. A frame whose last
+		 * sharers leave as it is read goes at the next pass end;
+		 * until then nothing merges into it (merge_into_stable()).
+		 */
+		if (cowbuf_frame_sharers_racy(node->page) >= 2)
+			continue;
 		lock_page(node->page);
 		if (cowbuf_frame_sharers(node->page) >= 2) {
 			unlock_page(node->page);

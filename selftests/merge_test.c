@@ -811,6 +811,35 @@ TEST_F(merge, sharing_cap_is_respected)
 		EXPECT_EQ(-1, pattern_check(self->map + i * PAGE, PAGE, 77));
 }
 
+/*
+ * A page that found only full stable frames stays a candidate, and tries
+ * them again in later passes: once the cap is raised, it merges.
+ */
+TEST_F(merge, a_candidate_at_the_sharing_cap_merges_once_it_is_raised)
+{
+	int i;
+
+	ASSERT_EQ(0, knob_set("max_page_sharing", 2));
+	for (i = 0; i < 5; i++)
+		fill_page(self->map + i * PAGE, 78);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(2));
+	EXPECT_EQ(2, knob_get("pages_shared"));
+	EXPECT_EQ(2, knob_get("pages_sharing"));
+	EXPECT_EQ(1, knob_get("pages_unshared"));
+	EXPECT_EQ(4, shared_pages(self->fd));
+	ASSERT_TRUE(wait_full_scans(2));
+	EXPECT_EQ(4, shared_pages(self->fd));
+	ASSERT_EQ(0, knob_set("max_page_sharing", 3));
+	ASSERT_TRUE(wait_full_scans(2));
+	EXPECT_EQ(2, knob_get("pages_shared"));
+	EXPECT_EQ(3, knob_get("pages_sharing"));
+	EXPECT_EQ(0, knob_get("pages_unshared"));
+	EXPECT_EQ(5, shared_pages(self->fd));
+	for (i = 0; i < 5; i++)
+		EXPECT_EQ(-1, pattern_check(self->map + i * PAGE, PAGE, 78));
+}
+
 /* A page somebody holds a reference to (here a pipe) is never merged. */
 TEST_F(merge, pinned_pages_are_not_merged)
 {

@@ -179,24 +179,6 @@ static unsigned long page_hash(struct page *page)
 	return hash;
 }
 
-/*
- * Whether a frame is all zero, as it was read: most of a guest's free
- * memory is zeroed (init_on_alloc, balloons, free page reporting), and a
- * zero frame is not merged but released, after another check once it is
- * write-protected (merge_zero()). Telling one by its hash would read it
- * twice as long; any other frame stops the check at its first non-zero
- * byte. A frame found zero here and not there is hashed then
- * (merge_candidate()).
- */
-static bool page_zero_now(struct page *page)
-{
-	void *addr = kmap_local_page(page);
-	bool zero = !memchr_inv(addr, 0, PAGE_SIZE);
-
-	kunmap_local(addr);
-	return zero;
-}
-
 /* Whether two frames hold the same bytes, a word at a time. */
 static bool pages_equal(struct page *a, struct page *b)
 {
@@ -1241,7 +1223,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 		if (!s->has_stored)
 			s->rehash = true;
 		if (s->rehash) {
-			s->hash = page_zero_now(s->page) ? zero_hash : page_hash(s->page);
+			s->hash = page_hash(s->page);
 			if (s->has_stored && s->hash != s->stored)
 				atomic_long_inc(&cowbuf_merge_stats.pages_volatile);
 		} else {

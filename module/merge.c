@@ -48,9 +48,10 @@
  * - Candidates that stay. KSM rebuilds its unstable tree every pass, because
  *   a page may have changed unseen. A cowbuf candidate keeps its entry from
  *   one pass to the next until its slot is written (rescanned, it gets a
- *   new one), merged, emptied, or leaves merging; a pass over memory that
- *   nobody wrote looks only for stable entries for each candidate (a stable
- *   frame made since is the one thing new to it) and adds nothing.
+ *   new one), merged, emptied, or leaves merging. The one thing that can be
+ *   new to it is a stable frame made since with its hash, and the scanner
+ *   marks the candidates of that hash when it makes one: a pass over memory
+ *   that nobody wrote neither reads it again nor looks anything up.
  *
  * Merging points the candidate's slot at the other frame, which gains a
  * share, and releases the candidate's frame; the shared frame is mapped

@@ -94,69 +94,11 @@
 /* Slots handled per hold of a region's map_lock. */
 #define COWBUF_SCAN_CHUNK	32
 
-/* Stable frames with a candidate's hash tried before giving up on them. */
-#define COWBUF_STABLE_TRIES	4
-
 /* What merge_into_stable() did. */
 enum { NOT_MERGED, MERGED_NOW, ALREADY_STABLE };
 
-/**
- * struct cowbuf_merge_node - an entry of the table: a stable entry (a merged
- *	frame) or an unstable one (a candidate)
- * @hnode: link in the table, keyed by @hash
- * @list: link in cowbuf_stable_list or cowbuf_unstable_list
- * @hash: the frame's hash (62 bits of xxh64)
- * @uid: the trust domain: owner of the region(s) the frame belongs to
- * @stable: which of the two it is
- * @page: stable: the merged frame, with a reference held by the table
- * @region: unstable: the region holding the candidate
- * @pgoff: unstable: the candidate's slot
- *
- * All fields are written by the scanner only, under cowbuf_merge_mutex.
- */
-struct cowbuf_merge_node {
-	struct rhlist_head hnode;
-	struct list_head list;
-	unsigned long hash;
-	kuid_t uid;
-	bool stable;
-	union {
-		struct page *page;
-		struct {
-			struct cowbuf_region *region;
-			pgoff_t pgoff;
-		};
-	};
-};
-
-/*
- * The key is one word: compared as one. The default, memcmp(), compares it a
- * byte at a time, and took 4% of cowbufd's samples in profile-merge.
- */
-static int merge_node_cmp(struct rhashtable_compare_arg *arg, const void *obj)
-{
-	const struct cowbuf_merge_node *node = obj;
-
-	return node->hash != *(const unsigned long *)arg->key;
-}
-
-static const struct rhashtable_params cowbuf_merge_params = {
-	.head_offset = offsetof(struct cowbuf_merge_node, hnode),
-	.key_offset = offsetof(struct cowbuf_merge_node, hash),
-	.key_len = sizeof(unsigned long),
-	.obj_cmpfn = merge_node_cmp,
-	.automatic_shrinking = true,
-};
-
-/*
- * The table and the lists of its stable and unstable entries, under
- * cowbuf_merge_mutex (see merge.h), which also serializes the scanner: there
- * is one.
- */
+/* See merge.h: the table, the regions' merge state, the scanner. */
 DEFINE_MUTEX(cowbuf_merge_mutex);
-static struct rhltable cowbuf_merge_table;
-static LIST_HEAD(cowbuf_stable_list);
-static LIST_HEAD(cowbuf_unstable_list);
 static unsigned long zero_hash;
 /* merge_across_users when the table's candidates were added. */
 static unsigned int candidates_across;
@@ -199,91 +141,6 @@ static bool pages_equal(struct page *a, struct page *b)
 	kunmap_local(pa);
 	return equal;
 }
-
-/*
- * The hash the scanner stored for the page @pgoff of a 4 KiB region, with
- * COWBUF_HASH_STORED set; 0 where none was (hashes are 61 bits).
- * COWBUF_HASH_CANDIDATE is set while the slot has a candidate entry in the
- * table (under that hash): unstable_add() sets it, unstable_remove() clears
- * it, and nothing else adds or removes entries. COWBUF_HASH_RECHECK, on a
- * candidate's word, asks the next pass to look for stable frames for it:
- * set when one may have come that it has not tried (unstable_add(),
- * unstable_make_stable()), cleared when a look finds none.
- */
-#define COWBUF_HASH_STORED	BIT(BITS_PER_LONG - 1)
-#define COWBUF_HASH_CANDIDATE	BIT(BITS_PER_LONG - 2)
-#define COWBUF_HASH_RECHECK	BIT(BITS_PER_LONG - 3)
-#define COWBUF_HASH_FLAGS	(COWBUF_HASH_STORED | COWBUF_HASH_CANDIDATE | \
-				 COWBUF_HASH_RECHECK)
-
-/* The word of region->hashes for @pgoff, or NULL if its block is missing. */
-static unsigned long *hash_word(struct cowbuf_region *region, pgoff_t pgoff)
-{
-	unsigned long *block = region->hashes[pgoff / COWBUF_HASHES_PER_BLOCK];
-
-	return block ? &block[pgoff % COWBUF_HASHES_PER_BLOCK] : NULL;
-}
-
-/* Return: whether a hash is stored, in *@hash; *@candidate: the flag. */
-static bool hash_load(struct cowbuf_region *region, pgoff_t pgoff, unsigned long *hash,
-		      bool *candidate)
-{
-	unsigned long *word = hash_word(region, pgoff);
-	unsigned long val = word ? *word : 0;
-
-	*hash = val & ~COWBUF_HASH_FLAGS;
-	*candidate = val & COWBUF_HASH_CANDIDATE;
-	return val & COWBUF_HASH_STORED;
-}
-
-/*
- * Store a hash for a slot that has no candidate entry; without memory for
- * its block, the page is hashed again.
- */
-static void hash_store(struct cowbuf_region *region, pgoff_t pgoff, unsigned long hash)
-{
-	unsigned long **block = &region->hashes[pgoff / COWBUF_HASHES_PER_BLOCK];
-
-	if (!*block)
-		*block = kzalloc(PAGE_SIZE, GFP_KERNEL);
-	if (*block)
-		(*block)[pgoff % COWBUF_HASHES_PER_BLOCK] = hash | COWBUF_HASH_STORED;
-}
-
-/*
- * Make the next pass hash the page @pgoff of @region again: it was
- * write-protected without being hashed, and may have been written since its
- * hash was stored. The hash and the candidate flag stay, for
- * unstable_forget_slot() to find its entry by.
- */
-static void hash_invalidate(struct cowbuf_region *region, pgoff_t pgoff)
-{
-	unsigned long *word = hash_word(region, pgoff);
-
-	if (word)
-		*word &= ~COWBUF_HASH_STORED;
-}
-
-static bool same_domain(kuid_t a, kuid_t b)
-{
-	return READ_ONCE(cowbuf_merge_knobs.merge_across_users) || uid_eq(a, b);
-}
-
-/**
- * struct cowbuf_match - what the table holds for a candidate's hash
- * @targets: the stable frames it may merge into (same trust domain), the
- *	first COWBUF_STABLE_TRIES of them
- * @nr_targets: their number, or -EEXIST if its own frame is a stable frame
- * @partner: the first candidate of another slot that it may merge with
- *	(same trust domain), or NULL
- * @others: candidates of other slots besides @partner, of any trust domain
- */
-struct cowbuf_match {
-	struct page *targets[COWBUF_STABLE_TRIES];
-	int nr_targets;
-	struct cowbuf_merge_node *partner;
-	bool others;
-};
 
 /**
  * struct cowbuf_scan_slot - a slot taken into a scan chunk
@@ -460,90 +317,6 @@ static void merge_slot(struct cowbuf_region *region, pgoff_t pgoff,
 	unlock_page(page);
 }
 
-/* Entries of the table: one per candidate is many, and they live long. */
-static struct kmem_cache *cowbuf_node_cache;
-
-static struct cowbuf_merge_node *node_alloc(unsigned long hash, kuid_t uid)
-{
-	struct cowbuf_merge_node *node = kmem_cache_zalloc(cowbuf_node_cache, GFP_KERNEL);
-
-	if (node) {
-		node->hash = hash;
-		node->uid = uid;
-	}
-	return node;
-}
-
-static void node_free(struct cowbuf_merge_node *node)
-{
-	kmem_cache_free(cowbuf_node_cache, node);
-}
-
-static void stable_remove(struct cowbuf_merge_node *node)
-{
-	rhltable_remove(&cowbuf_merge_table, &node->hnode, cowbuf_merge_params);
-	list_del(&node->list);
-	lock_page(node->page);
-	cowbuf_frame_set_stable_locked(node->page, false);
-	unlock_page(node->page);
-	put_page(node->page);
-	node_free(node);
-}
-
-/* Take a candidate out of the table, and clear its slot's flag. */
-static void unstable_remove(struct cowbuf_merge_node *node)
-{
-	unsigned long *word = hash_word(node->region, node->pgoff);
-
-	rhltable_remove(&cowbuf_merge_table, &node->hnode, cowbuf_merge_params);
-	list_del(&node->list);
-	*word &= ~(COWBUF_HASH_CANDIDATE | COWBUF_HASH_RECHECK);
-	node_free(node);
-	atomic_long_dec(&cowbuf_merge_stats.pages_unshared);
-}
-
-/*
- * What the table holds for @hash, for the candidate frame @page in the slot
- * @pgoff of @region, in @m: the stable frames it may merge into, or -EEXIST
- * if @page is a stable frame itself (then nothing else), and the first
- * candidate of another slot it may merge with. Only the scanner frees
- * entries: what @m points to stays valid for it (see merge_candidate()).
- */
-static void table_lookup(struct cowbuf_region *region, pgoff_t pgoff,
-			 struct page *page, unsigned long hash, struct cowbuf_match *m)
-{
-	struct cowbuf_merge_node *node;
-	struct rhlist_head *list, *pos;
-
-	m->nr_targets = 0;
-	m->partner = NULL;
-	m->others = false;
-	rcu_read_lock();
-	list = rhltable_lookup(&cowbuf_merge_table, &hash, cowbuf_merge_params);
-	rhl_for_each_entry_rcu(node, pos, list, hnode) {
-		if (node->stable && node->page == page) {
-			m->nr_targets = -EEXIST;
-			m->partner = NULL;
-			break;
-		}
-		if (!node->stable && node->region == region && node->pgoff == pgoff)
-			continue;
-		if (!same_domain(node->uid, region->user->uid)) {
-			m->others |= !node->stable;
-			continue;
-		}
-		if (node->stable) {
-			if (m->nr_targets < COWBUF_STABLE_TRIES)
-				m->targets[m->nr_targets++] = node->page;
-		} else if (!m->partner) {
-			m->partner = node;
-		} else {
-			m->others = true;
-		}
-	}
-	rcu_read_unlock();
-}
-
 /*
  * Try to merge the candidate (slot @pgoff of @region, frame @page, which we
  * hold a reference to) into one of the stable frames @m found.
@@ -665,119 +438,18 @@ static bool slot_clear_marks(struct cowbuf_region *region, pgoff_t pgoff,
  * Write-protect the slot @pgoff of @region, holding @page, as the chunk's
  * scan does for its own slots: a later write faults and marks it dirty
  * again. The slot was written since its hash was stored, and is not hashed
- * now: the next pass hashes it again (hash_invalidate()).
+ * now: the next pass hashes it again (cowbuf_hash_invalidate()).
  */
 static void protect_slot(struct cowbuf_region *region, pgoff_t pgoff, struct page *page)
 {
-	hash_invalidate(region, pgoff);
+	cowbuf_hash_invalidate(region, pgoff);
 	if (slot_clear_marks(region, pgoff, page, true, false))
 		cowbuf_region_unmap(region, pgoff, 1);
 }
 
 /*
- * The candidate in slot @pgoff of @region gets an entry in the table, for
- * later pages to match; without memory for it, it simply does not. With
- * @recheck (stable frames it could not merge into now), the next pass tries
- * them again.
- */
-static void unstable_add(struct cowbuf_region *region, pgoff_t pgoff,
-			 unsigned long hash, bool recheck)
-{
-	unsigned long *word = hash_word(region, pgoff);
-	struct cowbuf_merge_node *node;
-
-	/* The flag marks the entry: without a word for it, no entry. */
-	if (!word)
-		return;
-	node = node_alloc(hash, region->user->uid);
-	if (!node)
-		return;
-	node->region = region;
-	node->pgoff = pgoff;
-	if (rhltable_insert(&cowbuf_merge_table, &node->hnode, cowbuf_merge_params)) {
-		node_free(node);
-		return;
-	}
-	list_add_tail(&node->list, &cowbuf_unstable_list);
-	*word |= COWBUF_HASH_CANDIDATE | (recheck ? COWBUF_HASH_RECHECK : 0);
-	atomic_long_inc(&cowbuf_merge_stats.pages_unshared);
-}
-
-/*
- * The candidate @node's frame, @page (locked), is about to be shared: its
- * entry becomes the frame's stable entry, in place (it stays under the same
- * hash), for the trust domain @uid; its slot's candidate flag goes. The slot
- * is clean and its frame compared equal to one of that hash: the hash is
- * stored again if protect_partners() had it dropped, so that the next pass
- * does not read the frame again. With @others (other candidates have the
- * hash), those look for stable frames again in the next pass: this one is
- * new to them.
- */
-static void unstable_make_stable(struct cowbuf_merge_node *node, struct page *page,
-				 kuid_t uid, bool others)
-{
-	unsigned long *word = hash_word(node->region, node->pgoff);
-	struct cowbuf_merge_node *other;
-	struct rhlist_head *list, *pos;
-
-	*word = node->hash | COWBUF_HASH_STORED;
-	atomic_long_dec(&cowbuf_merge_stats.pages_unshared);
-	list_move_tail(&node->list, &cowbuf_stable_list);
-	node->stable = true;
-	node->page = page;
-	node->uid = uid;
-	if (!others)
-		return;
-	rcu_read_lock();
-	list = rhltable_lookup(&cowbuf_merge_table, &node->hash, cowbuf_merge_params);
-	rhl_for_each_entry_rcu(other, pos, list, hnode)
-		if (!other->stable)
-			*hash_word(other->region, other->pgoff) |= COWBUF_HASH_RECHECK;
-	rcu_read_unlock();
-}
-
-static void unstable_remove_all(void)
-{
-	struct cowbuf_merge_node *node, *next;
-
-	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list) {
-		unstable_remove(node);
-		cond_resched();
-	}
-}
-
-/* Remove the candidate entry of the slot @pgoff of @region, under @hash. */
-static void unstable_forget_slot(struct cowbuf_region *region, pgoff_t pgoff,
-				 unsigned long hash)
-{
-	unsigned long *word = hash_word(region, pgoff);
-	struct cowbuf_merge_node *node, *found = NULL;
-	struct rhlist_head *list, *pos;
-
-	if (!word || !(*word & COWBUF_HASH_CANDIDATE))
-		return;
-
-	rcu_read_lock();
-	list = rhltable_lookup(&cowbuf_merge_table, &hash, cowbuf_merge_params);
-	rhl_for_each_entry_rcu(node, pos, list, hnode) {
-		if (!node->stable && node->region == region && node->pgoff == pgoff) {
-			found = node;
-			break;
-		}
-	}
-	rcu_read_unlock();
-	if (found) {
-		unstable_remove(found);
-		return;
-	}
-	/* The flag without its entry: a bug; clear the flag, and go on. */
-	WARN_ON_ONCE(1);
-	*word &= ~(COWBUF_HASH_CANDIDATE | COWBUF_HASH_RECHECK);
-}
-
-/*
  * Try to merge the candidate with the candidate of another slot that
- * table_lookup() found for its hash (@m), if any; the other frame becomes a
+ * cowbuf_table_lookup() found for its hash (@m), if any; the other frame becomes a
  * stable frame. Otherwise the candidate joins the table. Return: true if
  * merged.
  */
@@ -790,7 +462,7 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	struct page *target;
 
 	if (!found) {
-		unstable_add(region, pgoff, hash, m->nr_targets > 0);
+		cowbuf_candidate_add(region, pgoff, hash, m->nr_targets > 0);
 		return false;
 	}
 
@@ -842,7 +514,7 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	 * @target is about to be shared: its candidate entry becomes its
 	 * stable entry, under the same hash, and our reference the table's.
 	 */
-	unstable_make_stable(found, target, region->user->uid, m->others);
+	cowbuf_candidate_make_stable(found, target, region->user->uid, m->others);
 	spin_lock(&scanner_refs_lock);
 	cowbuf_frame_set_stable_locked(target, true);
 	scan_other = NULL;
@@ -858,7 +530,7 @@ out_unlock:
 out_put_stale:
 	scan_other_put();
 out_stale:
-	unstable_remove(found);
+	cowbuf_candidate_remove(found);
 	return false;
 }
 
@@ -1041,7 +713,7 @@ static unsigned long merge_scan_huge(struct cowbuf_region *region, pgoff_t start
  */
 static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slot *s)
 {
-	unsigned long *word = hash_word(region, s->pgoff);
+	unsigned long *word = cowbuf_hash_word(region, s->pgoff);
 	/* Read now: a slot of the chunk before this one may have taken it out. */
 	bool candidate = word && (*word & COWBUF_HASH_CANDIDATE);
 	int ret = NOT_MERGED, zero = ZERO_KEPT;
@@ -1056,7 +728,7 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 	/*
 	 * A candidate since an earlier pass and not written since: every
 	 * candidate added after it looked it up, so only a stable frame made
-	 * since can be new to it, and that marked it (unstable_make_stable()).
+	 * since can be new to it, and that marked it (cowbuf_candidate_make_stable()).
 	 * An all-zero one tries to go each pass: it was pinned.
 	 */
 	if (candidate && s->hash != zero_hash && !(*word & COWBUF_HASH_RECHECK))
@@ -1066,10 +738,10 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 		if (zero == NOT_ZERO) {
 			/* Written before write-protected: hashed now, it stays. */
 			if (candidate)
-				unstable_forget_slot(region, s->pgoff, s->hash);
+				cowbuf_candidate_forget(region, s->pgoff, s->hash);
 			candidate = false;
 			s->hash = page_hash(s->page);
-			hash_store(region, s->pgoff, s->hash);
+			cowbuf_hash_store(region, s->pgoff, s->hash);
 			s->looked = false;
 		}
 	}
@@ -1077,12 +749,12 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 		ret = MERGED_NOW;
 	} else {
 		if (!s->looked)
-			table_lookup(region, s->pgoff, s->page, s->hash, &s->match);
+			cowbuf_table_lookup(region, s->pgoff, s->page, s->hash, &s->match);
 		ret = merge_into_stable(region, s->pgoff, s->page, &s->match);
 	}
 	if (candidate) {
 		if (ret == MERGED_NOW)
-			unstable_forget_slot(region, s->pgoff, s->hash);
+			cowbuf_candidate_forget(region, s->pgoff, s->hash);
 		else if (s->match.nr_targets <= 0)
 			*word &= ~COWBUF_HASH_RECHECK;
 		return ret == MERGED_NOW;
@@ -1147,7 +819,7 @@ static void protect_partners(void)
 		xa_unlock(&p->region->slots);
 		if (!page)
 			continue;
-		hash_invalidate(p->region, p->pgoff);
+		cowbuf_hash_invalidate(p->region, p->pgoff);
 		if (slot_clear_marks(p->region, p->pgoff, page, true, false))
 			unmap_run_add(&run, p->region, p->pgoff);
 	}
@@ -1186,7 +858,7 @@ static bool worth_protecting(struct cowbuf_region *region, struct cowbuf_scan_sl
 	for (j = 0; j < n; j++)
 		if (j != i && scan_chunk[j].hash == s->hash && !scan_chunk[j].out)
 			return true;
-	table_lookup(region, s->pgoff, s->page, s->hash, m);
+	cowbuf_table_lookup(region, s->pgoff, s->page, s->hash, m);
 	s->looked = true;
 	if (m->partner)
 		note_partner(m->partner);
@@ -1220,7 +892,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 
 	for (i = 0; i < n; i++) {
 		s = &scan_chunk[i];
-		s->has_stored = hash_load(region, s->pgoff, &s->stored, &candidate);
+		s->has_stored = cowbuf_hash_load(region, s->pgoff, &s->stored, &candidate);
 		if (!s->has_stored)
 			s->rehash = true;
 		if (s->rehash) {
@@ -1233,7 +905,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 		s->out = cowbuf_merge_backoff(region, s->pgoff, s->broken, s->rehash);
 		/* Written, or kept out: its entry goes, a new one may come. */
 		if (candidate && (s->rehash || s->out))
-			unstable_forget_slot(region, s->pgoff, s->stored);
+			cowbuf_candidate_forget(region, s->pgoff, s->stored);
 	}
 	for (i = 0; i < n; i++) {
 		s = &scan_chunk[i];
@@ -1243,7 +915,7 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
 		if (s->protect || s->broken)
 			mapped = slot_clear_marks(region, s->pgoff, s->page, s->protect, s->broken);
 		if (s->rehash)
-			hash_store(region, s->pgoff, s->hash);
+			cowbuf_hash_store(region, s->pgoff, s->hash);
 		if (s->protect && mapped)
 			unmap_run_add(&run, region, s->pgoff);
 		else if (page_mapped(s->page))
@@ -1300,7 +972,7 @@ unsigned long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start,
 	 * merge with whom starts them over.
 	 */
 	if (across != candidates_across) {
-		unstable_remove_all();
+		cowbuf_candidates_remove_all();
 		candidates_across = across;
 	}
 	down_read(&region->map_lock);
@@ -1324,65 +996,13 @@ unsigned long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start,
 void cowbuf_merge_end_pass(void)
 {
 	struct cowbuf_merge_stats *st = &cowbuf_merge_stats;
-	struct cowbuf_merge_node *node, *next;
 
 	lockdep_assert_held(&cowbuf_merge_mutex);
 	atomic_long_set(&st->last_unshared, atomic_long_read(&st->pages_unshared));
 	atomic_long_set(&st->last_volatile, atomic_long_xchg(&st->pages_volatile, 0));
 	atomic_long_set(&st->last_backoff, atomic_long_xchg(&st->pages_backoff, 0));
-	list_for_each_entry_safe(node, next, &cowbuf_stable_list, list) {
-		/*
-		 * Still shared, as most are: no page lock. A frame whose last
-		 * sharers leave as it is read goes at the next pass end;
-		 * until then nothing merges into it (merge_into_stable()).
-		 */
-		if (cowbuf_frame_sharers_racy(node->page) >= 2)
-			continue;
-		lock_page(node->page);
-		if (cowbuf_frame_sharers(node->page) >= 2) {
-			unlock_page(node->page);
-			continue;
-		}
-		unlock_page(node->page);
-		stable_remove(node);
-		cond_resched();
-	}
-	/* Candidates stay, but for those whose slot was emptied. */
-	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list) {
-		if (!xa_load(&node->region->slots, node->pgoff))
-			unstable_remove(node);
-		cond_resched();
-	}
+	cowbuf_merge_table_end_pass();
 	atomic_long_inc(&st->full_scans);
-}
-
-/**
- * cowbuf_merge_forget_range() - drop the candidates of a range of a region
- * @region: the region
- * @start: first page offset
- * @end: page offset after the range
- *
- * For a range that leaves merging: a candidate keeps its entry in the table
- * from one pass to the next, and must not be matched once its slot may not
- * merge. Context: cowbuf_merge_mutex held.
- */
-void cowbuf_merge_forget_range(struct cowbuf_region *region, pgoff_t start, pgoff_t end)
-{
-	struct cowbuf_merge_node *node, *next;
-
-	lockdep_assert_held(&cowbuf_merge_mutex);
-	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list)
-		if (node->region == region && node->pgoff >= start && node->pgoff < end)
-			unstable_remove(node);
-}
-
-/**
- * cowbuf_merge_forget_candidates() - drop a region's candidates
- * @region: the region, leaving the scanner's list (cowbuf_merge_mutex held)
- */
-void cowbuf_merge_forget_candidates(struct cowbuf_region *region)
-{
-	cowbuf_merge_forget_range(region, 0, ULONG_MAX);
 }
 
 /**
@@ -1396,12 +1016,9 @@ int cowbuf_merge_init(struct kobject *kobj)
 	int ret;
 
 	zero_hash = page_hash(ZERO_PAGE(0));
-	cowbuf_node_cache = KMEM_CACHE(cowbuf_merge_node, 0);
-	if (!cowbuf_node_cache)
-		return -ENOMEM;
-	ret = rhltable_init(&cowbuf_merge_table, &cowbuf_merge_params);
+	ret = cowbuf_merge_table_init();
 	if (ret)
-		goto err_destroy_cache;
+		return ret;
 	ret = cowbufd_start();
 	if (ret)
 		goto err_destroy_table;
@@ -1413,9 +1030,7 @@ int cowbuf_merge_init(struct kobject *kobj)
 err_stop_thread:
 	cowbufd_stop();
 err_destroy_table:
-	rhltable_destroy(&cowbuf_merge_table);
-err_destroy_cache:
-	kmem_cache_destroy(cowbuf_node_cache);
+	cowbuf_merge_table_exit();
 	return ret;
 }
 
@@ -1427,14 +1042,7 @@ err_destroy_cache:
  */
 void cowbuf_merge_exit(struct kobject *kobj)
 {
-	struct cowbuf_merge_node *node, *next;
-
 	cowbuf_merge_sysfs_exit(kobj);
 	cowbufd_stop();
-	list_for_each_entry_safe(node, next, &cowbuf_stable_list, list)
-		stable_remove(node);
-	/* Regions forget their candidates when they go: none is left. */
-	WARN_ON_ONCE(!list_empty(&cowbuf_unstable_list));
-	rhltable_destroy(&cowbuf_merge_table);
-	kmem_cache_destroy(cowbuf_node_cache);
+	cowbuf_merge_table_exit();
 }

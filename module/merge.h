@@ -2,12 +2,14 @@
 /*
  * cowbuf: what the parts of same-page merging share.
  *
- * merge.c merges candidates (the tables, the chunk scan, the back-off),
+ * merge.c scans chunks of slots and merges candidates,
+ * merge_table.c keeps the table of stable and unstable entries and the
+ * stored hashes, merge_backoff.c keeps volatile slots out of merging,
  * cowbufd.c runs the scanner thread over the mergeable regions,
  * merge_ranges.c keeps which ranges of a region may merge (and unmerges),
  * merge_sysfs.c holds the knobs and counters of /sys/kernel/mm/cowbuf.
  *
- * Locking: cowbuf_merge_mutex protects the tables and their lists, the list
+ * Locking: cowbuf_merge_mutex protects the table and its lists, the list
  * of mergeable regions and the scanner's cursor in it, and every region's
  * merge_node, merge_ranges and merge_backoff. It is taken before a region's
  * map_lock, and before any page lock.
@@ -18,9 +20,12 @@
 #include <linux/atomic.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/rhashtable-types.h>
+#include <linux/uidgid.h>
 
 struct cowbuf_region;
 struct kobject;
+struct page;
 
 /* Stored hashes per block of cowbuf_region.hashes: a page of them. */
 #define COWBUF_HASHES_PER_BLOCK	(PAGE_SIZE / sizeof(unsigned long))
@@ -96,6 +101,91 @@ unsigned long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start,
 				pgoff_t end, unsigned long budget, pgoff_t *next,
 				unsigned long *merged);
 void cowbuf_merge_end_pass(void);
+
+/* Stable frames with a candidate's hash tried before giving up on them. */
+#define COWBUF_STABLE_TRIES	4
+
+/*
+ * The hash the scanner stored for the page @pgoff of a 4 KiB region, with
+ * COWBUF_HASH_STORED set; 0 where none was (hashes are 61 bits).
+ * COWBUF_HASH_CANDIDATE is set while the slot has a candidate entry in the
+ * table (under that hash): cowbuf_candidate_add() sets it,
+ * cowbuf_candidate_remove() clears it, and nothing else adds or removes
+ * entries. COWBUF_HASH_RECHECK, on a candidate's word, asks the next pass to
+ * look for stable frames for it: set when one may have come that it has not
+ * tried (cowbuf_candidate_add(), cowbuf_candidate_make_stable()), cleared
+ * when a look finds none.
+ */
+#define COWBUF_HASH_STORED	BIT(BITS_PER_LONG - 1)
+#define COWBUF_HASH_CANDIDATE	BIT(BITS_PER_LONG - 2)
+#define COWBUF_HASH_RECHECK	BIT(BITS_PER_LONG - 3)
+#define COWBUF_HASH_FLAGS	(COWBUF_HASH_STORED | COWBUF_HASH_CANDIDATE | \
+				 COWBUF_HASH_RECHECK)
+
+/**
+ * struct cowbuf_merge_node - an entry of the table: a stable entry (a merged
+ *	frame) or an unstable one (a candidate)
+ * @hnode: link in the table, keyed by @hash
+ * @list: link in merge_table.c's list of stable or of unstable entries
+ * @hash: the frame's hash (61 bits of xxh64)
+ * @uid: the trust domain: owner of the region(s) the frame belongs to
+ * @stable: which of the two it is
+ * @page: stable: the merged frame, with a reference held by the table
+ * @region: unstable: the region holding the candidate
+ * @pgoff: unstable: the candidate's slot
+ *
+ * All fields are written by the scanner only, under cowbuf_merge_mutex.
+ */
+struct cowbuf_merge_node {
+	struct rhlist_head hnode;
+	struct list_head list;
+	unsigned long hash;
+	kuid_t uid;
+	bool stable;
+	union {
+		struct page *page;
+		struct {
+			struct cowbuf_region *region;
+			pgoff_t pgoff;
+		};
+	};
+};
+
+/**
+ * struct cowbuf_match - what the table holds for a candidate's hash
+ * @targets: the stable frames it may merge into (same trust domain), the
+ *	first COWBUF_STABLE_TRIES of them
+ * @nr_targets: their number, or -EEXIST if its own frame is a stable frame
+ * @partner: the first candidate of another slot that it may merge with
+ *	(same trust domain), or NULL
+ * @others: candidates of other slots besides @partner, of any trust domain
+ */
+struct cowbuf_match {
+	struct page *targets[COWBUF_STABLE_TRIES];
+	int nr_targets;
+	struct cowbuf_merge_node *partner;
+	bool others;
+};
+
+/* merge_table.c */
+int cowbuf_merge_table_init(void);
+void cowbuf_merge_table_exit(void);
+void cowbuf_merge_table_end_pass(void);
+unsigned long *cowbuf_hash_word(struct cowbuf_region *region, pgoff_t pgoff);
+bool cowbuf_hash_load(struct cowbuf_region *region, pgoff_t pgoff, unsigned long *hash,
+		      bool *candidate);
+void cowbuf_hash_store(struct cowbuf_region *region, pgoff_t pgoff, unsigned long hash);
+void cowbuf_hash_invalidate(struct cowbuf_region *region, pgoff_t pgoff);
+void cowbuf_table_lookup(struct cowbuf_region *region, pgoff_t pgoff,
+			 struct page *page, unsigned long hash, struct cowbuf_match *m);
+void cowbuf_candidate_add(struct cowbuf_region *region, pgoff_t pgoff,
+			  unsigned long hash, bool recheck);
+void cowbuf_candidate_remove(struct cowbuf_merge_node *node);
+void cowbuf_candidate_forget(struct cowbuf_region *region, pgoff_t pgoff,
+			     unsigned long hash);
+void cowbuf_candidate_make_stable(struct cowbuf_merge_node *node, struct page *page,
+				  kuid_t uid, bool others);
+void cowbuf_candidates_remove_all(void);
 void cowbuf_merge_forget_candidates(struct cowbuf_region *region);
 void cowbuf_merge_forget_range(struct cowbuf_region *region, pgoff_t start, pgoff_t end);
 

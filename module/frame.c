@@ -247,6 +247,7 @@ unsigned long cowbuf_frame_sharers(struct page *page)
 
 /**
  * cowbuf_frame_sharers_racy() - a snapshot of the share count, for counters
+ *	and for skipping work that a stale value only puts off
  * @page: the frame, not locked
  *
  * Return: the share count at some recent moment.

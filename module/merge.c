@@ -449,9 +449,9 @@ static void protect_slot(struct cowbuf_region *region, pgoff_t pgoff, struct pag
 
 /*
  * Try to merge the candidate with the candidate of another slot that
- * cowbuf_table_lookup() found for its hash (@m), if any; the other frame becomes a
- * stable frame. Otherwise the candidate joins the table. Return: true if
- * merged.
+ * cowbuf_table_lookup() found for its hash (@m), if any; the other frame
+ * becomes a stable frame. Otherwise the candidate joins the table.
+ * Return: true if merged.
  */
 static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 				struct page *page, unsigned long hash,
@@ -713,10 +713,11 @@ static unsigned long merge_scan_huge(struct cowbuf_region *region, pgoff_t start
  */
 static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slot *s)
 {
-	unsigned long *word = cowbuf_hash_word(region, s->pgoff);
-	/* Read now: a slot of the chunk before this one may have taken it out. */
-	bool candidate = word && (*word & COWBUF_HASH_CANDIDATE);
 	int ret = NOT_MERGED, zero = ZERO_KEPT;
+	bool candidate, recheck;
+
+	/* Read now: a slot of the chunk before this one may have taken it out. */
+	candidate = cowbuf_slot_is_candidate(region, s->pgoff, &recheck);
 
 	/*
 	 * A slot not written since the scanner last looked, whose frame is a
@@ -728,10 +729,11 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 	/*
 	 * A candidate since an earlier pass and not written since: every
 	 * candidate added after it looked it up, so only a stable frame made
-	 * since can be new to it, and that marked it (cowbuf_candidate_make_stable()).
-	 * An all-zero one tries to go each pass: it was pinned.
+	 * since can be new to it, and that marked it for a look
+	 * (cowbuf_candidate_make_stable()). An all-zero one tries to go each
+	 * pass: it was pinned.
 	 */
-	if (candidate && s->hash != zero_hash && !(*word & COWBUF_HASH_RECHECK))
+	if (candidate && s->hash != zero_hash && !recheck)
 		return false;
 	if (s->hash == zero_hash) {
 		zero = merge_zero(region, s->pgoff, s->page);
@@ -756,7 +758,7 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 		if (ret == MERGED_NOW)
 			cowbuf_candidate_forget(region, s->pgoff, s->hash);
 		else if (s->match.nr_targets <= 0)
-			*word &= ~COWBUF_HASH_RECHECK;
+			cowbuf_candidate_settled(region, s->pgoff);
 		return ret == MERGED_NOW;
 	}
 	if (ret != NOT_MERGED)

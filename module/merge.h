@@ -105,23 +105,6 @@ void cowbuf_merge_end_pass(void);
 /* Stable frames with a candidate's hash tried before giving up on them. */
 #define COWBUF_STABLE_TRIES	4
 
-/*
- * The hash the scanner stored for the page @pgoff of a 4 KiB region, with
- * COWBUF_HASH_STORED set; 0 where none was (hashes are 61 bits).
- * COWBUF_HASH_CANDIDATE is set while the slot has a candidate entry in the
- * table (under that hash): cowbuf_candidate_add() sets it,
- * cowbuf_candidate_remove() clears it, and nothing else adds or removes
- * entries. COWBUF_HASH_RECHECK, on a candidate's word, asks the next pass to
- * look for stable frames for it: set when one may have come that it has not
- * tried (cowbuf_candidate_add(), cowbuf_candidate_make_stable()), cleared
- * when a look finds none.
- */
-#define COWBUF_HASH_STORED	BIT(BITS_PER_LONG - 1)
-#define COWBUF_HASH_CANDIDATE	BIT(BITS_PER_LONG - 2)
-#define COWBUF_HASH_RECHECK	BIT(BITS_PER_LONG - 3)
-#define COWBUF_HASH_FLAGS	(COWBUF_HASH_STORED | COWBUF_HASH_CANDIDATE | \
-				 COWBUF_HASH_RECHECK)
-
 /**
  * struct cowbuf_merge_node - an entry of the table: a stable entry (a merged
  *	frame) or an unstable one (a candidate)
@@ -171,7 +154,6 @@ struct cowbuf_match {
 int cowbuf_merge_table_init(void);
 void cowbuf_merge_table_exit(void);
 void cowbuf_merge_table_end_pass(void);
-unsigned long *cowbuf_hash_word(struct cowbuf_region *region, pgoff_t pgoff);
 bool cowbuf_hash_load(struct cowbuf_region *region, pgoff_t pgoff, unsigned long *hash,
 		      bool *candidate);
 void cowbuf_hash_store(struct cowbuf_region *region, pgoff_t pgoff, unsigned long hash);
@@ -181,6 +163,8 @@ void cowbuf_table_lookup(struct cowbuf_region *region, pgoff_t pgoff,
 void cowbuf_candidate_add(struct cowbuf_region *region, pgoff_t pgoff,
 			  unsigned long hash, bool recheck);
 void cowbuf_candidate_remove(struct cowbuf_merge_node *node);
+bool cowbuf_slot_is_candidate(struct cowbuf_region *region, pgoff_t pgoff, bool *recheck);
+void cowbuf_candidate_settled(struct cowbuf_region *region, pgoff_t pgoff);
 void cowbuf_candidate_forget(struct cowbuf_region *region, pgoff_t pgoff,
 			     unsigned long hash);
 void cowbuf_candidate_make_stable(struct cowbuf_merge_node *node, struct page *page,

@@ -17,8 +17,7 @@
  * blocks (cowbuf_region.hashes, a page of words per block): the hash the
  * scanner stored for it and flags saying whether it is valid, whether the
  * slot has a candidate entry, and whether that candidate is to look for
- * stable frames again (cowbuf_hash_load() and the COWBUF_HASH_* flags in
- * merge.h).
+ * stable frames again (the COWBUF_HASH_* flags below).
  *
  * Locking: the table, its lists and the hash words are the scanner's,
  * under cowbuf_merge_mutex (see merge.h), which also serializes the
@@ -56,20 +55,30 @@ static const struct rhashtable_params cowbuf_merge_params = {
 	.automatic_shrinking = true,
 };
 
+/*
+ * The hash the scanner stored for the page @pgoff of a 4 KiB region, with
+ * COWBUF_HASH_STORED set; 0 where none was (hashes are 61 bits).
+ * COWBUF_HASH_CANDIDATE is set while the slot has a candidate entry in the
+ * table (under that hash): cowbuf_candidate_add() sets it,
+ * cowbuf_candidate_remove() clears it, and nothing else adds or removes
+ * entries. COWBUF_HASH_RECHECK, on a candidate's word, asks the next pass to
+ * look for stable frames for it: set when one may have come that it has not
+ * tried (cowbuf_candidate_add(), cowbuf_candidate_make_stable()), cleared
+ * when a look finds none.
+ */
+#define COWBUF_HASH_STORED	BIT(BITS_PER_LONG - 1)
+#define COWBUF_HASH_CANDIDATE	BIT(BITS_PER_LONG - 2)
+#define COWBUF_HASH_RECHECK	BIT(BITS_PER_LONG - 3)
+#define COWBUF_HASH_FLAGS	(COWBUF_HASH_STORED | COWBUF_HASH_CANDIDATE | \
+				 COWBUF_HASH_RECHECK)
+
 /* The table and the lists of its stable and unstable entries. */
 static struct rhltable cowbuf_merge_table;
 static LIST_HEAD(cowbuf_stable_list);
 static LIST_HEAD(cowbuf_unstable_list);
 
-/**
- * cowbuf_hash_word() - the stored-hash word of a slot
- * @region: a 4 KiB region
- * @pgoff: the slot
- *
- * Return: the word of @region's hash blocks for @pgoff, or NULL if its
- * block is missing.
- */
-unsigned long *cowbuf_hash_word(struct cowbuf_region *region, pgoff_t pgoff)
+/* The word of @region's hash blocks for @pgoff, or NULL if its block is missing. */
+static unsigned long *hash_word(struct cowbuf_region *region, pgoff_t pgoff)
 {
 	unsigned long *block = region->hashes[pgoff / COWBUF_HASHES_PER_BLOCK];
 
@@ -88,7 +97,7 @@ unsigned long *cowbuf_hash_word(struct cowbuf_region *region, pgoff_t pgoff)
 bool cowbuf_hash_load(struct cowbuf_region *region, pgoff_t pgoff, unsigned long *hash,
 		      bool *candidate)
 {
-	unsigned long *word = cowbuf_hash_word(region, pgoff);
+	unsigned long *word = hash_word(region, pgoff);
 	unsigned long val = word ? *word : 0;
 
 	*hash = val & ~COWBUF_HASH_FLAGS;
@@ -126,7 +135,7 @@ void cowbuf_hash_store(struct cowbuf_region *region, pgoff_t pgoff, unsigned lon
  */
 void cowbuf_hash_invalidate(struct cowbuf_region *region, pgoff_t pgoff)
 {
-	unsigned long *word = cowbuf_hash_word(region, pgoff);
+	unsigned long *word = hash_word(region, pgoff);
 
 	if (word)
 		*word &= ~COWBUF_HASH_STORED;
@@ -175,13 +184,44 @@ static void stable_remove(struct cowbuf_merge_node *node)
  */
 void cowbuf_candidate_remove(struct cowbuf_merge_node *node)
 {
-	unsigned long *word = cowbuf_hash_word(node->region, node->pgoff);
+	unsigned long *word = hash_word(node->region, node->pgoff);
 
 	rhltable_remove(&cowbuf_merge_table, &node->hnode, cowbuf_merge_params);
 	list_del(&node->list);
 	*word &= ~(COWBUF_HASH_CANDIDATE | COWBUF_HASH_RECHECK);
 	node_free(node);
 	atomic_long_dec(&cowbuf_merge_stats.pages_unshared);
+}
+
+/**
+ * cowbuf_slot_is_candidate() - whether a slot has a candidate entry
+ * @region: a 4 KiB region
+ * @pgoff: the slot
+ * @recheck: gets whether the candidate is to look for stable frames again
+ *	(COWBUF_HASH_RECHECK)
+ *
+ * Return: true if it has one.
+ */
+bool cowbuf_slot_is_candidate(struct cowbuf_region *region, pgoff_t pgoff, bool *recheck)
+{
+	unsigned long *word = hash_word(region, pgoff);
+	unsigned long val = word ? *word : 0;
+
+	*recheck = val & COWBUF_HASH_RECHECK;
+	return val & COWBUF_HASH_CANDIDATE;
+}
+
+/**
+ * cowbuf_candidate_settled() - a candidate looked and found no stable frame
+ * @region: its region
+ * @pgoff: its slot, which has a candidate entry
+ *
+ * Later passes do not look for it again until a stable frame with its hash
+ * comes (cowbuf_candidate_make_stable()).
+ */
+void cowbuf_candidate_settled(struct cowbuf_region *region, pgoff_t pgoff)
+{
+	*hash_word(region, pgoff) &= ~COWBUF_HASH_RECHECK;
 }
 
 /**
@@ -247,7 +287,7 @@ void cowbuf_table_lookup(struct cowbuf_region *region, pgoff_t pgoff,
 void cowbuf_candidate_add(struct cowbuf_region *region, pgoff_t pgoff,
 			  unsigned long hash, bool recheck)
 {
-	unsigned long *word = cowbuf_hash_word(region, pgoff);
+	unsigned long *word = hash_word(region, pgoff);
 	struct cowbuf_merge_node *node;
 
 	/* The flag marks the entry: without a word for it, no entry. */
@@ -284,7 +324,7 @@ void cowbuf_candidate_add(struct cowbuf_region *region, pgoff_t pgoff,
 void cowbuf_candidate_make_stable(struct cowbuf_merge_node *node, struct page *page,
 				  kuid_t uid, bool others)
 {
-	unsigned long *word = cowbuf_hash_word(node->region, node->pgoff);
+	unsigned long *word = hash_word(node->region, node->pgoff);
 	struct cowbuf_merge_node *other;
 	struct rhlist_head *list, *pos;
 
@@ -300,7 +340,7 @@ void cowbuf_candidate_make_stable(struct cowbuf_merge_node *node, struct page *p
 	list = rhltable_lookup(&cowbuf_merge_table, &node->hash, cowbuf_merge_params);
 	rhl_for_each_entry_rcu(other, pos, list, hnode)
 		if (!other->stable)
-			*cowbuf_hash_word(other->region, other->pgoff) |= COWBUF_HASH_RECHECK;
+			*hash_word(other->region, other->pgoff) |= COWBUF_HASH_RECHECK;
 	rcu_read_unlock();
 }
 
@@ -329,7 +369,7 @@ void cowbuf_candidates_remove_all(void)
 void cowbuf_candidate_forget(struct cowbuf_region *region, pgoff_t pgoff,
 			     unsigned long hash)
 {
-	unsigned long *word = cowbuf_hash_word(region, pgoff);
+	unsigned long *word = hash_word(region, pgoff);
 	struct cowbuf_merge_node *node, *found = NULL;
 	struct rhlist_head *list, *pos;
 

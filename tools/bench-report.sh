@@ -293,9 +293,10 @@ ratio() {
 		echo "hashes the same region and does nothing else. *floor* adds what"
 		echo "merging cannot do without besides, per page merged: one comparison"
 		echo "of two pages (from a pass with hash_only=2, every page also compared"
-		echo "with itself) and one page-table entry removed (from one MADV_DONTNEED"
-		echo "of the whole region, mapped), same run:"
-		echo "hash + merged / pages x (compare - hash + zap)."
+		echo "with itself), one page-table entry removed (from one MADV_DONTNEED"
+		echo "of the whole region, mapped) and one frame given back (from one"
+		echo "fallocate(PUNCH_HOLE) of the whole region, unmapped), same run:"
+		echo "hash + merged / pages x (compare - hash + zap + punch)."
 		for mix in half tenth; do
 			echo
 			grep -E "^# mix $mix: " "$log" | sed 's/^# //'

@@ -34,13 +34,15 @@
  * (system "compare": hash_only=2, the reading of one pages_equal() per
  * page), and the cost of removing a page-table entry at its cheapest: the
  * whole region mapped (every page touched), then unmapped by one
- * MADV_DONTNEED (system "zap": its converge_s is the time of that call). From
- * those, system "floor": h + merged / pages * (c - h + z), the hash pass plus,
- * per page that cowbuf merged, one comparison and one entry removed: what no
- * merging pass can do without (each page read to hash it, each merged page
- * and its target read to compare them, the merged page's mapping removed),
- * with none of the rest (tables, locks, write-protecting the target, TLB
- * flushes per batch, freeing).
+ * MADV_DONTNEED (system "zap": its converge_s is the time of that call), and
+ * the cost of giving a frame back at its cheapest: the whole region, no
+ * longer mapped, decommitted by one fallocate(PUNCH_HOLE) (system "punch").
+ * From those, system "floor": h + merged / pages * (c - h + z + p), the hash
+ * pass plus, per page that cowbuf merged, one comparison, one entry removed
+ * and one frame freed: what no merging pass can do without (each page read to
+ * hash it, each merged page and its target read to compare them, the merged
+ * page's mapping removed and its frame given back), with none of the rest
+ * (tables, locks, write-protecting the target, TLB flushes per batch).
  *
  * Then a volatile workload of VOLATILE MiB (default 64; 0 skips it): pages
  * with one of 64 contents, merged, then rewritten for SECONDS (default 10),
@@ -320,6 +322,20 @@ static void measure_hash_pass(long pages_to_scan, int mode, struct result *r)
 }
 
 /*
+ * The cheapest freeing of frames: the whole region, which nothing maps any
+ * more (measure_zap() first), decommitted by one fallocate(PUNCH_HOLE).
+ */
+static void measure_punch(int fd, size_t size, struct result *r)
+{
+	double t0 = now();
+
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, size))
+		die("fallocate(PUNCH_HOLE)", errno);
+	r->converge_s = now() - t0;
+	r->converged = 1;
+}
+
+/*
  * The cheapest removal of page-table entries: every page of the region
  * mapped (read), then one MADV_DONTNEED over all of it; the frames stay. The
  * scanner is stopped.
@@ -376,7 +392,7 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 {
 	const char *ksm = "/sys/kernel/mm/ksm", *cb = COWBUF_SYSFS_DIR;
 	struct result rk = { 0 }, rt = { 0 }, rc = { 0 }, rh = { 0 }, rp = { 0 }, rf = { 0 };
-	struct result rz = { 0 };
+	struct result rz = { 0 }, rq = { 0 };
 	long expected = 0, dup_pages = 0;
 	char *anon, *region;
 	double share;
@@ -430,11 +446,15 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 	measure_hash_pass(pages_to_scan, 2, &rp);
 	reset(cb);
 	measure_zap(region, size, &rz);
-	/* The floor: the hash pass; a comparison and a zap per merged page. */
+	measure_punch(fd, size, &rq);
+	/*
+	 * The floor: the hash pass; a comparison, a zap and a frame freed per
+	 * merged page.
+	 */
 	share = (double)rc.merged / (size / page_size);
-	rf.converge_s = rh.converge_s +
-			share * (rp.converge_s - rh.converge_s + rz.converge_s);
-	rf.cpu_s = rh.cpu_s + share * (rp.cpu_s - rh.cpu_s + rz.converge_s);
+	rf.converge_s = rh.converge_s + share * (rp.converge_s - rh.converge_s +
+						 rz.converge_s + rq.converge_s);
+	rf.cpu_s = rh.cpu_s + share * (rp.cpu_s - rh.cpu_s + rz.converge_s + rq.converge_s);
 	munmap(region, size);
 	close(fd);
 	close(dev);
@@ -450,14 +470,17 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 	       "compare", rp.converge_s, rp.cpu_s);
 	printf("# %-8s %12.3f %10s   (one MADV_DONTNEED of the whole region, mapped)\n",
 	       "zap", rz.converge_s, "-");
-	printf("# %-8s %12.2f %10.2f   (hash pass + a comparison and a zap per merged page)\n",
-	       "floor", rf.converge_s, rf.cpu_s);
+	printf("# %-8s %12.3f %10s   (one fallocate(PUNCH_HOLE) of the whole region, unmapped)\n",
+	       "punch", rq.converge_s, "-");
+	printf("# %-8s %12.2f %10.2f   (hash pass + a comparison, a zap, a frame freed %s)\n",
+	       "floor", rf.converge_s, rf.cpu_s, "per merged page");
 	report(mix, "ksm", &rk);
 	report(mix, "ksm-thp", &rt);
 	report(mix, "cowbuf", &rc);
 	report(mix, "hash", &rh);
 	report(mix, "compare", &rp);
 	report(mix, "zap", &rz);
+	report(mix, "punch", &rq);
 	report(mix, "floor", &rf);
 }
 

@@ -55,9 +55,27 @@ cmp "footprint before merging (MiB)" before_mib noratio
 cmp "footprint after (MiB)" footprint_mib
 cmp "memory saved (MiB)" saved_mib
 cmp "time to converge (s)" converge_s
+cmp "first full pass ended at (s)" first_pass_s
 cmp "scanner CPU until converged (s)" cpu_to_converge_s
 cmp "scanner CPU, whole window (s)" cpu_window_s
 cmp "pages_sharing at the end" counter_pages noratio
+
+if grep -q '^VMS floor' "$log"; then
+	floor=$(f floor hash_pass_s)
+	cat <<EOF
+
+The floor of a first pass, measured on the cowbuf guests just before they
+merged: one pass of cowbufd with hash_only=1 (reads and hashes every
+committed slot, nothing else), same pages_to_scan and sleep_millisecs, took
+$floor s ($(f floor hash_cpu_s) s of CPU, $(f floor pages_read) pages read of
+$(f floor pages_committed) committed). cowbuf converged in
+$(ratio "$(f cowbuf converge_s)" "$floor")x that; KSM's time to converge is
+$(ratio "$(f ksm converge_s)" "$floor")x it. A scanner that merges in one pass ends that
+pass no sooner than this floor: at these settings it can converge at most
+about that many times sooner than KSM (KSM's guests waited as long before
+ksmd started).
+EOF
+fi
 
 cat <<EOF
 

@@ -13,6 +13,8 @@
 #    with SIGKILL while running: the module must hold nothing afterwards.
 #    The scanner is stopped while the guests boot and started once both are
 #    ready; what it saves is the drop of the guests' footprint from then.
+#    Before it merges, one hash-only pass over the same guests (hash_pass())
+#    measures the floor of a first pass.
 # 2. The same two guests on ordinary anonymous RAM with QEMU's default
 #    mem-merge=on (KSM), with ksmd set to cowbufd's pages_to_scan and
 #    sleep_millisecs, sampled the same way.
@@ -28,8 +30,9 @@
 # Environment (COWBUF_VM_ENV): cbvmmem (MiB per guest, 256), cbvmscan
 # (pages_to_scan, 1000), cbvmsleep (sleep_millisecs, 20), cbvmwatch (seconds
 # sampled after both guests are ready, 150), cbvmfine (of those, the first
-# seconds watched finely for the time to converge, 12), cbvmphases (a comma list of
-# cowbuf, ksm, huge, capped, overcommit: the parts to run, all by default).
+# seconds watched finely for the time to converge, 12), cbvmfloor (0: no
+# hash-only pass before cowbuf merges), cbvmphases (a comma list of cowbuf,
+# ksm, huge, capped, overcommit: the parts to run, all by default).
 
 G=/cowbuf/guest
 MEM=${cbvmmem:-256}
@@ -68,26 +71,67 @@ thread_ticks() {
 	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
-# fine_watch FILE PID COUNTER SECONDS: from now on, for SECONDS, append to
-# FILE lines "uptime COUNTER-value /proc/PID/stat", as often as the shell
-# can with its builtins alone. The samples of pair() start a dozen commands
-# each (smaps of both guests for KSM), which under TCG, beside the scanner
-# being measured, came 0.35 s apart with cowbufd and 0.9 s apart with ksmd:
-# too coarse, and not equally so, for the time to converge.
+# fine_watch FILE PID COUNTER PASSES SECONDS: from now on, for SECONDS,
+# append to FILE lines "uptime COUNTER-value PASSES-value /proc/PID/stat", as
+# often as the shell can with its builtins alone. The samples of pair()
+# start a dozen commands each (smaps of both guests for KSM), which under
+# TCG, beside the scanner being measured, came 0.35 s apart with cowbufd and
+# 0.9 s apart with ksmd: too coarse, and not equally so, for the time to
+# converge.
 fine_watch() {
-	local t u v stat end
+	local t u v p stat end
 	# /proc/uptime has two decimals: centiseconds with the dot dropped.
 	read -r t u </proc/uptime
-	end=$((${t%.*}${t#*.} + $4 * 100))
+	end=$((${t%.*}${t#*.} + $5 * 100))
 	: >"$1"
 	while :; do
 		read -r t u </proc/uptime
 		read -r v <"$3"
+		read -r p <"$4"
 		read -r stat <"/proc/$2/stat"
-		echo "$t $v $stat" >>"$1"
+		echo "$t $v $p $stat" >>"$1"
 		[ "${t%.*}${t#*.}" -ge "$end" ] && break
 		sleep 0.05
 	done
+}
+
+# hash_pass PID: the floor of a first merging pass over the guests as they
+# are now: one pass of cowbufd (PID) with hash_only=1, which reads and
+# hashes every committed slot and does nothing else, with the same
+# pages_to_scan and sleep_millisecs, from run=1 to the pass's end (polled
+# every 10 ms; the scanner sleeps sleep_millisecs after the batch that ends
+# a pass, and is stopped within it, so that the merging pass after starts
+# where the regions start). "VMS floor": the pass's time, cowbufd's CPU in
+# it, and the pages it read against those the guests had committed. KSM's
+# guests then wait as long after they are ready before ksmd starts
+# (FLOOR_S), so that both scanners start on guests as long settled.
+FLOOR_S=
+hash_pass() {
+	local s0 s p0 p1 t0 t1 c0 c1 u pages i=0
+	pages=$(($(committed a) + $(committed b)))
+	read -r s0 <$CB/full_scans
+	read -r p0 <$CB/pages_scanned
+	c0=$(thread_ticks "$1")
+	echo 1 >$CB/hash_only
+	read -r t0 u </proc/uptime
+	echo 1 >$CB/run
+	while [ $i -lt 12000 ]; do
+		read -r s <$CB/full_scans
+		[ "$s" != "$s0" ] && break
+		sleep 0.01
+		i=$((i + 1))
+	done
+	echo 0 >$CB/run
+	read -r t1 u </proc/uptime
+	echo 0 >$CB/hash_only
+	read -r p1 <$CB/pages_scanned
+	c1=$(thread_ticks "$1")
+	[ "$s" != "$s0" ] || fail "cowbufd's hash-only pass did not end in 120 s"
+	FLOOR_S=$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
+	awk -v t0="$t0" -v t1="$t1" -v c="$((c1 - c0))" -v p="$((p1 - p0))" \
+		-v n="$pages" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" 'BEGIN {
+		printf "VMS floor hash_pass_s %.2f hash_cpu_s %.2f", t1 - t0, c / hz
+		printf " pages_read %d pages_committed %d\n", p, n }'
 }
 
 # start_guest NAME KIND(cowbuf|anon|capped|huge) REPORTING(on|off)
@@ -200,6 +244,7 @@ pair() {
 	local kind=$1 sys=$2 dir=$CB t0 t ticks0 ticks f0 line n i=0
 	local thread=cowbufd counter=$CB/frames pid v0 fine perf=
 	[ "$sys" = ksm ] && { thread=ksmd; dir=$KSM; counter=$KSM/pages_sharing; }
+	local passes=$dir/full_scans
 	echo 0 >$dir/run
 	t0=$(now)
 	start_guest a "$kind" off
@@ -219,6 +264,15 @@ pair() {
 	f0=$(footprint "$sys")
 	pid=$(thread_pid $thread)
 	ticks0=$(thread_ticks "$pid")
+	# The floor, on the same guests before they merge.
+	if [ "$sys" = cowbuf ] && [ "${cbvmfloor:-1}" = 1 ]; then
+		hash_pass "$pid"
+		f0=$(footprint "$sys")
+		ticks0=$(thread_ticks "$pid")
+	elif [ "$sys" = ksm ] && [ -n "$FLOOR_S" ]; then
+		sleep "$FLOOR_S"
+		f0=$(footprint "$sys")
+	fi
 	read -r v0 <$counter
 	# profile-vms: cowbufd's stacks from the scanner's start to the end
 	# of the fine watch (perf is given time to start while it still sleeps).
@@ -231,19 +285,22 @@ pair() {
 	fi
 	t0=$(now)
 	echo 1 >$dir/run
-	fine_watch /tmp/fine.$sys "$pid" $counter $FINE
+	fine_watch /tmp/fine.$sys "$pid" $counter $passes $FINE
 	[ -n "$perf" ] && kill -INT $perf && wait $perf
 	# Converged: from the first fine sample after which what the scanner
 	# has saved (cowbuf: frames fewer; KSM: pages_sharing more) stays
-	# within 5% of what it had saved at the last one.
+	# within 5% of what it had saved at the last one. The first pass: until
+	# the first sample with full_scans past its first value.
 	fine=$(awk -v sys="$sys" -v t0="$t0" -v v0="$v0" -v c0="$ticks0" \
 		-v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" '
-	{ t[NR] = $1 - t0; s[NR] = sys == "cowbuf" ? v0 - $2 : $2 - v0; c[NR] = $16 + $17 - c0 }
+	{ t[NR] = $1 - t0; s[NR] = sys == "cowbuf" ? v0 - $2 : $2 - v0; c[NR] = $17 + $18 - c0
+	  if (NR == 1) p1 = $3; else if (!pass && $3 != p1) pass = t[NR] }
 	END {
 		tol = 0.05 * s[NR]; i = NR
 		while (i > 1 && s[NR] - s[i - 1] <= tol && s[i - 1] - s[NR] <= tol) i--
 		printf "converge_s %.2f cpu_to_converge_s %.2f fine_samples %d fine_gap_s %.3f",
 			t[i], c[i] / hz, NR, (NR > 1 ? (t[NR] - t[1]) / (NR - 1) : 0)
+		printf " first_pass_s %s", pass ? sprintf("%.2f", pass) : "none"
 	}' /tmp/fine.$sys)
 	# profile-vms: when the scanner started and converged, in perf's clock
 	# (CLOCK_BOOTTIME, which /proc/uptime reads).

@@ -56,6 +56,10 @@
  * the same rate), per second and per write, and the pages merged on average
  * (pages_sharing, sampled every round).
  *
+ * With COWBUF_MERGE_BENCH_ONLY=cowbuf in the environment, only cowbuf and its
+ * hash pass run, on both mixes (for tools/vm/actions/ab-merge.sh, which runs
+ * two builds of the module in turn).
+ *
  * Output: tables and lines "BENCH<TAB>merge<TAB>MIX<TAB>SYSTEM<TAB>METRIC<TAB>
  * VALUE" and "BENCH<TAB>volatile<TAB>SYSTEM<TAB>METRIC<TAB>VALUE".
  */
@@ -88,6 +92,8 @@ struct result {
 };
 
 static size_t page_size;
+/* COWBUF_MERGE_BENCH_ONLY=cowbuf: no KSM, no floor, no volatile workload. */
+static int cowbuf_only;
 
 static void die(const char *what, int err)
 {
@@ -400,7 +406,7 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 
 	printf("# mix %s: %zu MiB, ", mix_names[mix], size >> 20);
 	/* KSM twice: on 4 KiB pages as cowbuf's region has, and on THPs. */
-	for (thp = 0; thp < 2; thp++) {
+	for (thp = 0; thp < 2 && !cowbuf_only; thp++) {
 		anon = mmap(NULL, size, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (anon == MAP_FAILED)
@@ -418,8 +424,11 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 		munmap(anon, size);
 	}
 
-	printf("%ld pages in duplicate groups, %ld can be saved; pages_to_scan %ld\n",
-	       dup_pages, expected, pages_to_scan);
+	if (cowbuf_only)
+		printf("cowbuf and its hash pass only; pages_to_scan %ld\n", pages_to_scan);
+	else
+		printf("%ld pages in duplicate groups, %ld can be saved; pages_to_scan %ld\n",
+		       dup_pages, expected, pages_to_scan);
 
 	dev = cowbuf_open();
 	if (dev < 0)
@@ -431,7 +440,7 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 	ret = cowbuf_map(fd, size, 0, PROT_READ | PROT_WRITE, (void **)&region);
 	if (ret)
 		die("region mmap", ret);
-	fill(region, size / page_size, mix, &dup_pages);
+	expected = fill(region, size / page_size, mix, &dup_pages);
 	/*
 	 * Merging first: its pass must start where the region starts, as it
 	 * does with the cursor past the region closed before. (A pass started
@@ -443,6 +452,14 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 	reset(cb);
 	measure_hash_pass(pages_to_scan, 1, &rh);
 	reset(cb);
+	if (cowbuf_only) {
+		munmap(region, size);
+		close(fd);
+		close(dev);
+		report(mix, "cowbuf", &rc);
+		report(mix, "hash", &rh);
+		return;
+	}
 	measure_hash_pass(pages_to_scan, 2, &rp);
 	reset(cb);
 	measure_zap(region, size, &rz);
@@ -639,9 +656,11 @@ int main(int argc, char **argv)
 	double seconds = argc > 4 ? strtod(argv[4], NULL) : 10;
 
 	page_size = sysconf(_SC_PAGESIZE);
+	cowbuf_only = getenv("COWBUF_MERGE_BENCH_ONLY") &&
+		      !strcmp(getenv("COWBUF_MERGE_BENCH_ONLY"), "cowbuf");
 	run_mix(MIX_HALF, size, pages_to_scan);
 	run_mix(MIX_TENTH, size, pages_to_scan);
-	if (vsize)
+	if (vsize && !cowbuf_only)
 		run_volatile(vsize, seconds, pages_to_scan);
 	return 0;
 }

@@ -9,7 +9,9 @@
 # kmemleak; tools/vm/debug.config). ACTION is check (the kselftests, the
 # default), demo, bench or gauntlet. The module is built against the lane's
 # kernel, an initramfs is made of busybox-static, the module, the kselftests
-# and the tools, and qemu boots it. The lane fails on a missing
+# and the tools, and qemu boots it. ACTION ab-merge also builds the module
+# of the commit COWBUF_AB_BASE (default HEAD) for the action to compare the
+# working tree's with. The lane fails on a missing
 # COWBUF-LANE-OK on the result channel (ttyS1), on any kernel splat in the
 # console log, and on a failed kselftest. The last line of output is
 # "LANE: N passed, N failed, N skipped"; the same numbers go to
@@ -28,7 +30,7 @@ action=${2:-check}
 case "$lane" in
 stock | debug) ;;
 *) die "usage: run.sh stock|debug" \
-	"[check|demo|bench|bench-merge|profile-merge|vms|profile-vms|gauntlet|probe]" ;;
+	"[check|demo|bench|bench-merge|ab-merge|profile-merge|vms|profile-vms|gauntlet|probe]" ;;
 esac
 
 out=$top/build/$lane
@@ -52,6 +54,22 @@ build_module() {
 		cat "$out/module-build.log" >&2
 		die "$lane: module build has warnings"
 	fi
+}
+
+# ab-merge: the module as of the commit COWBUF_AB_BASE (default HEAD), the
+# "base" the working tree's is compared with.
+build_base_module() {
+	local src=$out/src-base rev=${COWBUF_AB_BASE:-HEAD}
+	rm -rf "$src"
+	mkdir -p "$src"
+	git -C "$top" archive "$rev" Kbuild module uapi | tar -x -C "$src" ||
+		die "ab-merge: no sources at $rev"
+	make -s -C "$kdir" M="$src" modules >"$out/module-base-build.log" 2>&1 || {
+		cat "$out/module-base-build.log" >&2
+		die "$lane: build of the module at $rev failed"
+	}
+	echo "cowbuf: ab-merge: base $(git -C "$top" rev-parse --short "$rev")," \
+		"new: the working tree" >&2
 }
 
 # Copy a dynamically linked program and the libraries it loads into the
@@ -100,6 +118,10 @@ build_initramfs() {
 	cp "$here/init" "$root/init"
 	chmod +x "$root/init"
 	cp "$out/src/module/cowbuf.ko" "$root/cowbuf/"
+	if [ "$action" = ab-merge ]; then
+		mkdir -p "$root/cowbuf/base"
+		cp "$out/src-base/module/cowbuf.ko" "$root/cowbuf/base/"
+	fi
 	cp -r "$top/build/ksft-install" "$root/cowbuf/kselftest"
 	if [ -d "$top/build/tools" ]; then
 		cp -r "$top/build/tools/." "$root/cowbuf/tools/"
@@ -174,6 +196,7 @@ count_tap() {
 }
 
 build_module
+[ "$action" = ab-merge ] && build_base_module
 "$here/ksft.sh" "$top/build/ksft" "$top/build/ksft-install"
 make -s -C "$top/tools" OUT="$top/build/tools"
 if [ "$action" = bench ]; then

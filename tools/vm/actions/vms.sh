@@ -304,8 +304,9 @@ pair() {
 	}' /tmp/fine.$sys)
 	# profile-vms: when the scanner started and converged, in perf's clock
 	# (CLOCK_BOOTTIME, which /proc/uptime reads).
-	[ -n "$perf" ] && echo "$t0 $fine" |
-		awk '{ printf "%.2f %.2f\n", $1, $1 + $3 }' >"$cbvmprofile.window"
+	[ -n "$perf" ] && echo "$t0 $fine" | awk '{
+		for (i = 2; i < NF; i++) if ($i == "converge_s") c = $(i + 1)
+		printf "%.2f %.2f\n", $1, $1 + c }' >"$cbvmprofile.window"
 	: >/tmp/samples.$sys
 	while :; do
 		t=$(awk -v a="$(now)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')

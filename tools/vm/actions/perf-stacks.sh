@@ -8,7 +8,8 @@
 # stack; the TLB-shootdown waits of an unmap only show up whole in the
 # stacks. FILTER "merging" keeps only the stacks in cowbuf_merge_scan() and
 # not in merge_hash_chunk(): the batches of merging passes, without the
-# pass ends and the hash_only passes. TIME: perf script's --time (START,END
+# pass ends and the hash_only passes; "hashing" only those in
+# merge_hash_chunk(): the hash_only passes. TIME: perf script's --time (START,END
 # in seconds of the recording's clock), all samples without. Used by
 # profile-merge and profile-vms.
 data=$1 comm=$2 filter=${3:-all} time=${4:-}
@@ -17,7 +18,8 @@ perf script -i "$data" --comms "$comm" ${time:+--time "$time"} -F ip,sym \
 	2>/dev/null >/tmp/stacks.all
 awk -v filter="$filter" '
 	function flush() {
-		if (s != "" && (filter != "merging" || (scan && !hash)))
+		if (s != "" && (filter == "all" || (filter == "merging" && scan && !hash) ||
+				(filter == "hashing" && hash)))
 			printf "%s\n", s
 		s = ""; scan = 0; hash = 0
 	}

@@ -3,8 +3,8 @@
 #
 # Where cowbufd's time goes: cowbuf-merge-bench's two mixes (no volatile
 # part) under perf record -g -e cpu-clock (a software event: no PMU under
-# TCG), then the stacks of cowbufd (the batches of its merging passes only)
-# and of ksmd, by perf-stacks.sh.
+# TCG), then the stacks of cowbufd (the batches of its merging passes, then
+# its hash_only passes) and of ksmd, by perf-stacks.sh.
 #   tools/vm/run.sh stock profile-merge
 modprobe cowbuf || exit 1
 echo 0 >/proc/sys/kernel/kptr_restrict
@@ -15,4 +15,5 @@ grep -v '^BENCH' /tmp/bench.log
 echo "# perf: samples by thread"
 perf report -q -i /tmp/perf.data --stdio --sort comm 2>/dev/null | grep -v '^$' | head -12
 /cowbuf/tools/vm-perf-stacks.sh /tmp/perf.data cowbufd merging
+/cowbuf/tools/vm-perf-stacks.sh /tmp/perf.data cowbufd hashing
 /cowbuf/tools/vm-perf-stacks.sh /tmp/perf.data ksmd

@@ -452,18 +452,20 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 	reset(cb);
 	measure_hash_pass(pages_to_scan, 1, &rh);
 	reset(cb);
+	if (!cowbuf_only) {
+		measure_hash_pass(pages_to_scan, 2, &rp);
+		reset(cb);
+		measure_zap(region, size, &rz);
+		measure_punch(fd, size, &rq);
+	}
+	munmap(region, size);
+	close(fd);
+	close(dev);
 	if (cowbuf_only) {
-		munmap(region, size);
-		close(fd);
-		close(dev);
 		report(mix, "cowbuf", &rc);
 		report(mix, "hash", &rh);
 		return;
 	}
-	measure_hash_pass(pages_to_scan, 2, &rp);
-	reset(cb);
-	measure_zap(region, size, &rz);
-	measure_punch(fd, size, &rq);
 	/*
 	 * The floor: the hash pass; a comparison, a zap and a frame freed per
 	 * merged page.
@@ -472,9 +474,6 @@ static void run_mix(enum mix mix, size_t size, long pages_to_scan)
 	rf.converge_s = rh.converge_s + share * (rp.converge_s - rh.converge_s +
 						 rz.converge_s + rq.converge_s);
 	rf.cpu_s = rh.cpu_s + share * (rp.cpu_s - rh.cpu_s + rz.converge_s + rq.converge_s);
-	munmap(region, size);
-	close(fd);
-	close(dev);
 
 	printf("# %-8s %12s %10s %18s %10s %10s %6s %s\n", "system", "converge_s", "cpu_s",
 	       "cpu_us_per_merged", "saved_MiB", "cow_us", "passes", "converged");

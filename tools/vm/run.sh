@@ -37,6 +37,15 @@ out=$top/build/$lane
 mkdir -p "$out"
 read -r kernel kdir < <("$here/kernel.sh" "$lane")
 
+# compile_module SRC LOG [MAKE-ARGS]: build the module sources copied to SRC
+# against the lane's kernel, the output in LOG.
+compile_module() {
+	make -s -C "$kdir" M="$1" "${@:3}" modules >"$2" 2>&1 || {
+		cat "$2" >&2
+		die "$lane: build of the module in $1 failed"
+	}
+}
+
 # The module, built from a copy of the sources so that the lanes' objects
 # (built against different kernels) never mix with each other or with the
 # top-level build.
@@ -46,10 +55,7 @@ build_module() {
 	rsync -a --delete --exclude='*.o' --exclude='*.ko' --exclude='*.cmd' \
 		--exclude='*.mod*' --exclude='modules.order' \
 		"$top/Kbuild" "$top/module" "$top/uapi" "$src/"
-	make -s -C "$kdir" M="$src" W=1 modules >"$out/module-build.log" 2>&1 || {
-		cat "$out/module-build.log" >&2
-		die "$lane: module build failed"
-	}
+	compile_module "$src" "$out/module-build.log" W=1
 	if grep -q 'warning:' "$out/module-build.log"; then
 		cat "$out/module-build.log" >&2
 		die "$lane: module build has warnings"
@@ -64,10 +70,7 @@ build_base_module() {
 	mkdir -p "$src"
 	git -C "$top" archive "$rev" Kbuild module uapi | tar -x -C "$src" ||
 		die "ab-merge: no sources at $rev"
-	make -s -C "$kdir" M="$src" modules >"$out/module-base-build.log" 2>&1 || {
-		cat "$out/module-base-build.log" >&2
-		die "$lane: build of the module at $rev failed"
-	}
+	compile_module "$src" "$out/module-base-build.log"
 	echo "cowbuf: ab-merge: base $(git -C "$top" rev-parse --short "$rev")," \
 		"new: the working tree" >&2
 }

@@ -261,18 +261,15 @@ pair() {
 		fail "$sys: a guest could not set up"
 	echo "VMS $sys boot_s $(awk -v a="$(now)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')"
 
-	f0=$(footprint "$sys")
 	pid=$(thread_pid $thread)
-	ticks0=$(thread_ticks "$pid")
 	# The floor, on the same guests before they merge.
 	if [ "$sys" = cowbuf ] && [ "${cbvmfloor:-1}" = 1 ]; then
 		hash_pass "$pid"
-		f0=$(footprint "$sys")
-		ticks0=$(thread_ticks "$pid")
 	elif [ "$sys" = ksm ] && [ -n "$FLOOR_S" ]; then
 		sleep "$FLOOR_S"
-		f0=$(footprint "$sys")
 	fi
+	f0=$(footprint "$sys")
+	ticks0=$(thread_ticks "$pid")
 	read -r v0 <$counter
 	# profile-vms: cowbufd's stacks from the scanner's start to the end
 	# of the fine watch (perf is given time to start while it still sleeps).

@@ -10,11 +10,14 @@
 # not in merge_hash_chunk(): the batches of merging passes, without the
 # pass ends and the hash_only passes; "hashing" only those in
 # merge_hash_chunk(): the hash_only passes. TIME: perf script's --time (START,END
-# in seconds of the recording's clock), all samples without. Used by
-# profile-merge and profile-vms.
+# in seconds of the recording's clock), all samples without. Then the
+# self samples by instruction (function+offset): under TCG a sample lands
+# at the start of a translated block, so the offsets show which load a
+# function waits for (objdump -d build/LANE/src/module/cowbuf.ko, or
+# System.map of the lane's kernel). Used by profile-merge and profile-vms.
 data=$1 comm=$2 filter=${3:-all} time=${4:-}
-# A sample: one "ip sym" line a frame, leaf first, then blank lines.
-perf script -i "$data" --comms "$comm" ${time:+--time "$time"} -F ip,sym \
+# A sample: one "ip sym+0xoff" line a frame, leaf first, then blank lines.
+perf script -i "$data" --comms "$comm" ${time:+--time "$time"} -F ip,sym,symoff \
 	2>/dev/null >/tmp/stacks.all
 awk -v filter="$filter" '
 	function flush() {
@@ -25,15 +28,19 @@ awk -v filter="$filter" '
 	}
 	/^$/ { flush(); next }
 	{ s = s $0 "\n" }
-	$2 == "cowbuf_merge_scan" { scan = 1 }
-	$2 == "merge_hash_chunk" { hash = 1 }
+	$2 ~ /^cowbuf_merge_scan\+/ { scan = 1 }
+	$2 ~ /^merge_hash_chunk\+/ { hash = 1 }
 	END { flush() }' /tmp/stacks.all >/tmp/stacks
 samples=$(awk '/^$/ { if (any) n++; any = 0; next } { any = 1 }
 	       END { print n + any }' /tmp/stacks)
 echo "# perf: $comm ($filter${time:+, time $time}), $samples samples; inclusive, then self"
 awk '/^$/ { for (f in seen) n[f]++; delete seen; next }
-     { seen[$2] = 1 }
+     { f = $2; sub(/\+0x[0-9a-f]+$/, "", f); seen[f] = 1 }
      END { for (f in n) print n[f], f }' /tmp/stacks | sort -rn | head -70
 echo "# self"
+awk 'BEGIN { top = 1 } /^$/ { top = 1; next }
+     top { f = $2; sub(/\+0x[0-9a-f]+$/, "", f); n[f]++; top = 0 }
+     END { for (f in n) print n[f], f }' /tmp/stacks | sort -rn | head -25
+echo "# self, by instruction"
 awk 'BEGIN { top = 1 } /^$/ { top = 1; next } top { n[$2]++; top = 0 }
      END { for (f in n) print n[f], f }' /tmp/stacks | sort -rn | head -25

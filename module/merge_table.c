@@ -437,16 +437,19 @@ void cowbuf_merge_table_end_pass(void)
  *
  * For a range that leaves merging: a candidate keeps its entry in the table
  * from one pass to the next, and must not be matched once its slot may not
- * merge. Context: cowbuf_merge_mutex held.
+ * merge. Context: cowbuf_merge_mutex held; may sleep.
  */
 void cowbuf_merge_forget_range(struct cowbuf_region *region, pgoff_t start, pgoff_t end)
 {
 	struct cowbuf_merge_node *node, *next;
 
 	lockdep_assert_held(&cowbuf_merge_mutex);
-	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list)
+	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list) {
 		if (node->region == region && node->pgoff >= start && node->pgoff < end)
 			cowbuf_candidate_remove(node);
+		/* The list holds every region's candidates: it may be long. */
+		cond_resched();
+	}
 }
 
 /**

@@ -149,6 +149,8 @@ void cowbuf_frame_lock_barrier(struct page *page);
  *	(protected by cowbuf_merge_mutex)
  * @merge_ranges: the page ranges that may merge, sorted and disjoint
  *	(protected by cowbuf_merge_mutex)
+ * @merge_candidates: the merge table's entries of this region's candidates
+ *	(struct cowbuf_merge_node.list; protected by cowbuf_merge_mutex)
  * @hashes: page offset -> hash of the frame when last scanned, in blocks of
  *	COWBUF_HASHES_PER_BLOCK allocated as the scanner needs them (under
  *	cowbuf_merge_mutex; NULL in huge regions)
@@ -173,6 +175,7 @@ struct cowbuf_region {
 	struct cowbuf_user *user;
 	struct list_head merge_node;
 	struct list_head merge_ranges;
+	struct list_head merge_candidates;
 	unsigned long **hashes;
 	struct xarray merge_backoff;
 	atomic_long_t zero_pages;

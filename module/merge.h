@@ -11,8 +11,8 @@
  *
  * Locking: cowbuf_merge_mutex protects the table and its lists, the list
  * of mergeable regions and the scanner's cursor in it, and every region's
- * merge_node, merge_ranges and merge_backoff. It is taken before a region's
- * map_lock, and before any page lock.
+ * merge_node, merge_ranges, merge_candidates and merge_backoff. It is
+ * taken before a region's map_lock, and before any page lock.
  */
 #ifndef _COWBUF_MERGE_H
 #define _COWBUF_MERGE_H
@@ -109,7 +109,8 @@ void cowbuf_merge_end_pass(void);
  * struct cowbuf_merge_node - an entry of the table: a stable entry (a merged
  *	frame) or an unstable one (a candidate)
  * @hnode: link in the table, keyed by @hash
- * @list: link in merge_table.c's list of stable or of unstable entries
+ * @list: link in merge_table.c's list of stable entries, or in the
+ *	merge_candidates of the candidate's region
  * @hash: the frame's hash (61 bits of xxh64)
  * @uid: the trust domain: owner of the region(s) the frame belongs to
  * @stable: which of the two it is

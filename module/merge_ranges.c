@@ -150,6 +150,7 @@ int cowbuf_merge_region_init(struct cowbuf_region *region, bool mergeable)
 
 	INIT_LIST_HEAD(&region->merge_node);
 	INIT_LIST_HEAD(&region->merge_ranges);
+	INIT_LIST_HEAD(&region->merge_candidates);
 	if (!region->order) {
 		region->hashes = kvcalloc(hash_blocks(region), sizeof(*region->hashes),
 					  GFP_KERNEL_ACCOUNT);
@@ -182,6 +183,8 @@ void cowbuf_merge_region_release(struct cowbuf_region *region)
 	mutex_lock(&cowbuf_merge_mutex);
 	if (!list_empty(&region->merge_node))
 		cowbufd_remove_region(region);
+	/* Only the scanner adds candidates, of the regions on its list. */
+	WARN_ON_ONCE(!list_empty(&region->merge_candidates));
 	ranges_free(region);
 	mutex_unlock(&cowbuf_merge_mutex);
 	if (region->hashes) {

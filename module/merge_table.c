@@ -72,10 +72,13 @@ static const struct rhashtable_params cowbuf_merge_params = {
 #define COWBUF_HASH_FLAGS	(COWBUF_HASH_STORED | COWBUF_HASH_CANDIDATE | \
 				 COWBUF_HASH_RECHECK)
 
-/* The table and the lists of its stable and unstable entries. */
+/*
+ * The table and the list of its stable entries; its unstable ones are on
+ * their regions' merge_candidates lists, so that a region or a range
+ * leaving merging walks its own candidates only.
+ */
 static struct rhltable cowbuf_merge_table;
 static LIST_HEAD(cowbuf_stable_list);
-static LIST_HEAD(cowbuf_unstable_list);
 
 /* The word of @region's hash blocks for @pgoff, or NULL if its block is missing. */
 static unsigned long *hash_word(struct cowbuf_region *region, pgoff_t pgoff)
@@ -302,7 +305,7 @@ void cowbuf_candidate_add(struct cowbuf_region *region, pgoff_t pgoff,
 		node_free(node);
 		return;
 	}
-	list_add_tail(&node->list, &cowbuf_unstable_list);
+	list_add_tail(&node->list, &region->merge_candidates);
 	*word |= COWBUF_HASH_CANDIDATE | (recheck ? COWBUF_HASH_RECHECK : 0);
 	atomic_long_inc(&cowbuf_merge_stats.pages_unshared);
 }
@@ -352,12 +355,10 @@ void cowbuf_candidate_make_stable(struct cowbuf_merge_node *node, struct page *p
  */
 void cowbuf_candidates_remove_all(void)
 {
-	struct cowbuf_merge_node *node, *next;
+	struct cowbuf_region *region;
 
-	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list) {
-		cowbuf_candidate_remove(node);
-		cond_resched();
-	}
+	list_for_each_entry(region, &cowbuf_merge_regions, merge_node)
+		cowbuf_merge_forget_candidates(region);
 }
 
 /**
@@ -403,6 +404,7 @@ void cowbuf_candidate_forget(struct cowbuf_region *region, pgoff_t pgoff,
 void cowbuf_merge_table_end_pass(void)
 {
 	struct cowbuf_merge_node *node, *next;
+	struct cowbuf_region *region;
 
 	list_for_each_entry_safe(node, next, &cowbuf_stable_list, list) {
 		/*
@@ -422,10 +424,12 @@ void cowbuf_merge_table_end_pass(void)
 		cond_resched();
 	}
 	/* Candidates stay, but for those whose slot was emptied. */
-	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list) {
-		if (!xa_load(&node->region->slots, node->pgoff))
-			cowbuf_candidate_remove(node);
-		cond_resched();
+	list_for_each_entry(region, &cowbuf_merge_regions, merge_node) {
+		list_for_each_entry_safe(node, next, &region->merge_candidates, list) {
+			if (!xa_load(&region->slots, node->pgoff))
+				cowbuf_candidate_remove(node);
+			cond_resched();
+		}
 	}
 }
 
@@ -444,10 +448,9 @@ void cowbuf_merge_forget_range(struct cowbuf_region *region, pgoff_t start, pgof
 	struct cowbuf_merge_node *node, *next;
 
 	lockdep_assert_held(&cowbuf_merge_mutex);
-	list_for_each_entry_safe(node, next, &cowbuf_unstable_list, list) {
-		if (node->region == region && node->pgoff >= start && node->pgoff < end)
+	list_for_each_entry_safe(node, next, &region->merge_candidates, list) {
+		if (node->pgoff >= start && node->pgoff < end)
 			cowbuf_candidate_remove(node);
-		/* The list holds every region's candidates: it may be long. */
 		cond_resched();
 	}
 }
@@ -495,7 +498,7 @@ void cowbuf_merge_table_exit(void)
 
 	list_for_each_entry_safe(node, next, &cowbuf_stable_list, list)
 		stable_remove(node);
-	WARN_ON_ONCE(!list_empty(&cowbuf_unstable_list));
+	WARN_ON_ONCE(atomic_long_read(&cowbuf_merge_stats.pages_unshared));
 	rhltable_destroy(&cowbuf_merge_table);
 	kmem_cache_destroy(cowbuf_node_cache);
 }

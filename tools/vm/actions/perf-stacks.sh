@@ -31,16 +31,20 @@ awk -v filter="$filter" '
 	$2 ~ /^cowbuf_merge_scan\+/ { scan = 1 }
 	$2 ~ /^merge_hash_chunk\+/ { hash = 1 }
 	END { flush() }' /tmp/stacks.all >/tmp/stacks
+# The same stacks by function alone.
+sed 's/+0x[0-9a-f]*$//' /tmp/stacks >/tmp/stacks.fn
+# leaf FILE: the samples by their leaf frame, the top 25.
+leaf() {
+	awk 'BEGIN { top = 1 } /^$/ { top = 1; next } top { n[$2]++; top = 0 }
+	     END { for (f in n) print n[f], f }' "$1" | sort -rn | head -25
+}
 samples=$(awk '/^$/ { if (any) n++; any = 0; next } { any = 1 }
 	       END { print n + any }' /tmp/stacks)
 echo "# perf: $comm ($filter${time:+, time $time}), $samples samples; inclusive, then self"
 awk '/^$/ { for (f in seen) n[f]++; delete seen; next }
-     { f = $2; sub(/\+0x[0-9a-f]+$/, "", f); seen[f] = 1 }
-     END { for (f in n) print n[f], f }' /tmp/stacks | sort -rn | head -70
+     { seen[$2] = 1 }
+     END { for (f in n) print n[f], f }' /tmp/stacks.fn | sort -rn | head -70
 echo "# self"
-awk 'BEGIN { top = 1 } /^$/ { top = 1; next }
-     top { f = $2; sub(/\+0x[0-9a-f]+$/, "", f); n[f]++; top = 0 }
-     END { for (f in n) print n[f], f }' /tmp/stacks | sort -rn | head -25
+leaf /tmp/stacks.fn
 echo "# self, by instruction"
-awk 'BEGIN { top = 1 } /^$/ { top = 1; next } top { n[$2]++; top = 0 }
-     END { for (f in n) print n[f], f }' /tmp/stacks | sort -rn | head -25
+leaf /tmp/stacks

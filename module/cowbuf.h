@@ -56,6 +56,7 @@
 #include <linux/xarray.h>
 
 struct kobject;
+struct mem_cgroup;
 struct seq_file;
 
 /* Tunables (params.c); read once per use, may change at run time. */
@@ -63,12 +64,16 @@ extern unsigned long cowbuf_max_region_pages;
 extern unsigned long cowbuf_max_user_pages;
 extern unsigned int cowbuf_max_queue_depth;
 extern unsigned long cowbuf_max_message_pages;
+extern unsigned int cowbuf_max_merge_ranges;
+extern unsigned int cowbuf_max_user_channels;
 
 /* Object counts (params.c), shown in /sys/kernel/mm/cowbuf/. */
 extern atomic_long_t cowbuf_nr_frames;
 extern atomic_long_t cowbuf_nr_regions;
 extern atomic_long_t cowbuf_nr_channels;
 extern atomic_long_t cowbuf_nr_messages;
+/* Writes refused because a pinned, once shared frame could not be copied. */
+extern atomic_long_t cowbuf_nr_pinned_sigbus;
 
 /*
  * The merge scanner's pages_shared and pages_sharing (frame.c): frames the
@@ -82,20 +87,27 @@ extern atomic_long_t cowbuf_nr_merged_sharers;
 /**
  * struct cowbuf_user - memory committed to regions owned by one user
  * @node: link in the table of users (protected by cowbuf_user_lock)
- * @ref: one per region owned by the user
+ * @ref: one per region, channel and queued message of the user
  * @uid: the user
- * @pages: slots holding a frame in the user's regions, against
- *	cowbuf_max_user_pages
+ * @pages: slots holding a frame in the user's regions, and the frames of
+ *	queued messages sent from them, against cowbuf_max_user_pages
+ * @channels: channels the user created, against cowbuf_max_user_channels
  */
 struct cowbuf_user {
 	struct hlist_node node;
 	struct kref ref;
 	kuid_t uid;
 	atomic_long_t pages;
+	atomic_t channels;
 };
 
 struct cowbuf_user *cowbuf_user_get(kuid_t uid);
+struct cowbuf_user *cowbuf_user_hold(struct cowbuf_user *user);
 void cowbuf_user_put(struct cowbuf_user *user);
+int cowbuf_user_charge(struct cowbuf_user *user, unsigned long nr);
+void cowbuf_user_uncharge(struct cowbuf_user *user, unsigned long nr);
+int cowbuf_user_add_channel(struct cowbuf_user *user);
+void cowbuf_user_remove_channel(struct cowbuf_user *user);
 extern struct kobject *cowbuf_kobj;
 int cowbuf_params_init(void);
 void cowbuf_params_exit(void);
@@ -123,7 +135,12 @@ unsigned long cowbuf_frame_sharers_racy(struct page *page);
 bool cowbuf_frame_stable(struct page *page);
 bool cowbuf_frame_stable_scanner(struct page *page);
 void cowbuf_frame_set_stable_locked(struct page *page, bool stable);
+void cowbuf_frame_mark_sent_locked(struct page *page);
+bool cowbuf_frame_merge_target(struct page *page);
+bool cowbuf_frame_may_share(struct page *page);
 void cowbuf_frame_share_locked(struct page *page);
+bool cowbuf_frame_was_shared(struct page *page);
+void cowbuf_frame_settle_locked(struct page *page);
 void cowbuf_frame_unshare_locked(struct page *page);
 void cowbuf_frame_release(struct page *page);
 bool cowbuf_frame_idle(struct page *page);
@@ -153,9 +170,12 @@ void cowbuf_frame_lock_barrier(struct page *page);
  *	(struct cowbuf_merge_node.list; protected by cowbuf_merge_mutex)
  * @hashes: page offset -> hash of the frame when last scanned, in blocks of
  *	COWBUF_HASHES_PER_BLOCK allocated as the scanner needs them (under
- *	cowbuf_merge_mutex; NULL in huge regions)
+ *	cowbuf_merge_mutex; NULL in huge regions, and until the region first
+ *	has a mergeable range)
  * @merge_backoff: page offset -> back-off of a slot whose merge a write
  *	broke (xa_mk_value(); under cowbuf_merge_mutex; unused in huge regions)
+ * @merge_memcg: the memory cgroup of the region's creator, charged for what
+ *	the scanner allocates for the region (a reference; invariant)
  * @zero_pages: pages of all-zero frames the scanner released from this region
  * @cow_breaks: copy-on-write breaks in this region
  *
@@ -178,6 +198,7 @@ struct cowbuf_region {
 	struct list_head merge_candidates;
 	unsigned long **hashes;
 	struct xarray merge_backoff;
+	struct mem_cgroup *merge_memcg;
 	atomic_long_t zero_pages;
 	atomic_long_t cow_breaks;
 };
@@ -224,6 +245,9 @@ int cowbuf_merge_other_refs(struct page *page);
  * @nr_frames: entries of @frames that are not NULL
  * @mode: COWBUF_MODE_MOVE or COWBUF_MODE_SHARE
  * @order: the frame order of the region it was sent from
+ * @user: the owner of that region, charged @charged pages for the frames
+ *	while the message holds them (a reference; NULL until taken)
+ * @charged: pages charged to @user's max_user_pages
  * @frames: a frame per slot (@nr_pages >> @order of them), NULL where the
  *	range was uncommitted (zero)
  */
@@ -233,6 +257,8 @@ struct cowbuf_msg {
 	unsigned long nr_frames;
 	u32 mode;
 	unsigned int order;
+	struct cowbuf_user *user;
+	unsigned long charged;
 	struct page *frames[];
 };
 
@@ -245,6 +271,8 @@ struct cowbuf_msg {
  * @queued_pages: pages held by the queued messages
  * @max_queued: capacity, cowbuf_max_queue_depth at creation (invariant)
  * @wait: senders waiting for room, receivers waiting for a message, poll
+ * @user: the user who created the channel, which counts against their
+ *	max_user_channels (invariant)
  */
 struct cowbuf_channel {
 	spinlock_t lock;		/* protects the fields below */
@@ -254,6 +282,7 @@ struct cowbuf_channel {
 	unsigned long queued_pages;
 	unsigned int max_queued;
 	wait_queue_head_t wait;
+	struct cowbuf_user *user;
 };
 
 struct file *cowbuf_channel_create(unsigned int fd_flags);

@@ -4,14 +4,24 @@
  *
  * DOC: The scanner thread
  *
- * cowbufd keeps a cursor (a region and a page offset) in the list of
- * regions that have a mergeable range. Each batch scans pages_to_scan
- * committed slots from the cursor, range by range (merge.c decides what to
- * do with each slot), then the thread sleeps sleep_millisecs. Past the last
- * region a full pass ends: merge.c drops what the pass no longer needs, and
- * full_scans, the clock of the back-off, advances. A knob change cuts the
- * sleep short, so new values apply at once; with run=0, or no mergeable
- * region, the thread waits without a timeout.
+ * cowbufd keeps a cursor (a region, a range of it and a page offset) in the
+ * list of regions that have a mergeable range. Each batch scans
+ * pages_to_scan committed slots from the cursor, range by range (merge.c
+ * decides what to do with each slot), then the thread sleeps
+ * sleep_millisecs. Past the last region a full pass ends: merge.c drops what
+ * the pass no longer needs, and full_scans, the clock of the back-off,
+ * advances. A knob change cuts the sleep short, so new values apply at
+ * once; with run=0, or no mergeable region, the thread waits without a
+ * timeout.
+ *
+ * A batch holds cowbuf_merge_mutex, which every region's teardown and every
+ * MERGE ioctl wait for, so its work is bounded whatever users make of their
+ * regions: every range and every region it steps over counts against
+ * pages_to_scan like a scanned slot (empty ranges of a sparse region too),
+ * the cursor keeps its range so that a step costs no walk of the region's
+ * ranges (at most max_merge_ranges each), and a region whose map_lock is
+ * busy (a COMMIT of many slots) is passed over until the next pass rather
+ * than waited for.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -34,6 +44,13 @@
 LIST_HEAD(cowbuf_merge_regions);
 static struct cowbuf_region *cursor_region;
 static pgoff_t cursor_pgoff;
+/*
+ * The range of cursor_region the cursor is in or before, valid while
+ * cowbuf_merge_ranges_seq is cursor_seq (no range of any region changed
+ * since); NULL: look from the region's first range.
+ */
+static struct cowbuf_merge_range *cursor_range;
+static unsigned long cursor_seq;
 static atomic_t nr_mergeable = ATOMIC_INIT(0);
 
 static struct task_struct *cowbufd;
@@ -67,6 +84,7 @@ void cowbufd_remove_region(struct cowbuf_region *region)
 		cursor_region = list_is_last(&region->merge_node, &cowbuf_merge_regions) ?
 				NULL : list_next_entry(region, merge_node);
 		cursor_pgoff = 0;
+		cursor_range = NULL;
 	}
 	list_del_init(&region->merge_node);
 	atomic_dec(&nr_mergeable);
@@ -81,16 +99,46 @@ void cowbufd_kick(void)
 	wake_up_interruptible(&cowbufd_wait);
 }
 
-/* The next mergeable page offset >= @pgoff of @region, or ULONG_MAX. */
-static pgoff_t next_mergeable(struct cowbuf_region *region, pgoff_t pgoff)
+/*
+ * The first range of cursor_region that ends after @pgoff, from the
+ * cursor's range on while that is valid (the cursor only moves forward), or
+ * NULL.
+ */
+static struct cowbuf_merge_range *next_range(pgoff_t pgoff)
 {
-	struct cowbuf_merge_range *range;
+	struct list_head *ranges = &cursor_region->merge_ranges;
+	struct cowbuf_merge_range *range = cursor_range;
 
-	list_for_each_entry(range, &region->merge_ranges, node) {
-		if (pgoff < range->end)
-			return max(pgoff, range->start);
+	if (!range || cursor_seq != cowbuf_merge_ranges_seq || range->start > pgoff)
+		range = list_first_entry(ranges, struct cowbuf_merge_range, node);
+	list_for_each_entry_from(range, ranges, node) {
+		if (pgoff < range->end) {
+			cursor_range = range;
+			cursor_seq = cowbuf_merge_ranges_seq;
+			return range;
+		}
 	}
-	return ULONG_MAX;
+	cursor_range = NULL;
+	return NULL;
+}
+
+/*
+ * Move the cursor past cursor_region. Return: true if that was the last
+ * region, and so a full pass ended.
+ */
+static bool cursor_next_region(void)
+{
+	struct cowbuf_region *region = cursor_region;
+
+	cursor_pgoff = 0;
+	cursor_range = NULL;
+	if (list_is_last(&region->merge_node, &cowbuf_merge_regions)) {
+		cursor_region = NULL;
+		cowbuf_merge_end_pass();
+		return true;
+	}
+	cursor_region = list_next_entry(region, merge_node);
+	return false;
 }
 
 /* Scan up to pages_to_scan committed slots from the cursor. */
@@ -99,8 +147,7 @@ static void cowbufd_scan_batch(void)
 	unsigned long budget = READ_ONCE(cowbuf_merge_knobs.pages_to_scan);
 	unsigned long volatile_before, scanned = 0, merged = 0;
 	struct cowbuf_merge_range *range;
-	struct cowbuf_region *region;
-	pgoff_t start, end;
+	long n;
 
 	volatile_before = atomic_long_read(&cowbuf_merge_stats.pages_volatile);
 	while (scanned < budget) {
@@ -110,30 +157,28 @@ static void cowbufd_scan_batch(void)
 			cursor_region = list_first_entry(&cowbuf_merge_regions,
 							 struct cowbuf_region, merge_node);
 			cursor_pgoff = 0;
+			cursor_range = NULL;
 		}
-		region = cursor_region;
-		start = next_mergeable(region, cursor_pgoff);
-		if (start == ULONG_MAX) {
+		range = next_range(cursor_pgoff);
+		n = -EBUSY;
+		if (range)
+			n = cowbuf_merge_scan(cursor_region, max(cursor_pgoff, range->start),
+					      range->end, budget - scanned, &cursor_pgoff,
+					      &merged);
+		if (n < 0) {
 			/*
-			 * Next region; past the last, a full pass ended. The
-			 * batch ends with it: the next pass comes after the
-			 * sleep.
+			 * Done with the region, or its map_lock is busy: it is
+			 * looked at again next pass. A step over a region costs
+			 * one, like a slot. The batch ends with a pass: the next
+			 * pass comes after the sleep.
 			 */
-			if (list_is_last(&region->merge_node, &cowbuf_merge_regions)) {
-				cursor_region = NULL;
-				cowbuf_merge_end_pass();
+			scanned++;
+			if (cursor_next_region())
 				break;
-			}
-			cursor_region = list_next_entry(region, merge_node);
-			cursor_pgoff = 0;
 			continue;
 		}
-		end = start + 1;
-		list_for_each_entry(range, &region->merge_ranges, node)
-			if (start >= range->start && start < range->end)
-				end = range->end;
-		scanned += cowbuf_merge_scan(region, start, end, budget - scanned,
-					     &cursor_pgoff, &merged);
+		/* A range with nothing committed costs one too. */
+		scanned += max(n, 1L);
 		cond_resched();
 	}
 	trace_cowbuf_scan_batch(scanned, merged,

@@ -25,6 +25,24 @@
  * Any other reference (a GUP pin, a page in a pipe after vmsplice, a fault
  * in flight) shows as page_count() exceeding shares plus mapcount; such a
  * frame is "pinned" and is never handed to another owner.
+ *
+ * DOC: Pins and writes
+ *
+ * A pin is taken through a mapping of a region, so its holder is whoever
+ * could map the frame when it was taken. A frame held by one slot since it
+ * was last seen unpinned can only be pinned through that slot: the pin is
+ * the region's own (O_DIRECT, a FUSE read, VFIO type1, RDMA registration),
+ * and the frame is written in place, as shared memory is, so that the
+ * device and the region keep seeing each other's writes. A frame that has
+ * had a second holder since (SHARE, a merge) is marked
+ * COWBUF_FRAME_WAS_SHARED: a pin on it may have been taken through another
+ * holder, perhaps another user's. Its last holder copies it before writing
+ * while it is pinned, and without memory for the copy the write fails
+ * (SIGBUS) rather than show its bytes to the pinner. The mark goes when the
+ * frame is next seen with one holder and no pin: from then on any pin is
+ * the holder's own again. A pinned frame with one holder is never shared,
+ * moved or merged (EBUSY, or left alone by the scanner), so a pin taken
+ * through a region's own mappings never leaves that region's frame.
  */
 
 #include <linux/gfp.h>
@@ -38,11 +56,23 @@
 #include "cowbuf.h"
 
 /*
- * page->private: the share count, and this flag while the merge scanner's
- * stable table holds a reference to the frame.
+ * page->private: the share count; COWBUF_FRAME_STABLE while the merge
+ * scanner's stable table holds a reference to the frame;
+ * COWBUF_FRAME_WAS_SHARED (see "Pins and writes"); COWBUF_FRAME_SENT once a
+ * SEND took a stable frame (its stable entry names the user who merged it,
+ * who may no longer be the one holding it), until it leaves the table: no
+ * other frame merges into it.
  */
 #define COWBUF_FRAME_STABLE	BIT(BITS_PER_LONG - 2)
-#define COWBUF_FRAME_SHARERS	(COWBUF_FRAME_STABLE - 1)
+#define COWBUF_FRAME_WAS_SHARED	BIT(BITS_PER_LONG - 3)
+#define COWBUF_FRAME_SENT	BIT(BITS_PER_LONG - 4)
+#define COWBUF_FRAME_SHARERS	(COWBUF_FRAME_SENT - 1)
+
+/*
+ * No holder is added to a frame whose reference count is this high: far
+ * below the overflow of the 32-bit count, far above any real sharing.
+ */
+#define COWBUF_FRAME_MAX_REFS	(INT_MAX / 2)
 
 #define COWBUF_FRAME_GFP \
 	(GFP_HIGHUSER | __GFP_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
@@ -295,20 +325,91 @@ void cowbuf_frame_set_stable_locked(struct page *page, bool stable)
 	if (stable)
 		frame_set_private(page, page_private(page) | COWBUF_FRAME_STABLE);
 	else
-		frame_set_private(page, page_private(page) & ~COWBUF_FRAME_STABLE);
+		frame_set_private(page, page_private(page) &
+				  ~(COWBUF_FRAME_STABLE | COWBUF_FRAME_SENT));
+}
+
+/**
+ * cowbuf_frame_mark_sent_locked() - a SEND takes the frame
+ * @page: the frame, locked by the caller
+ *
+ * A stable frame is merged into no more: its stable entry's owner may not be
+ * who holds it after the SEND.
+ */
+void cowbuf_frame_mark_sent_locked(struct page *page)
+{
+	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
+	if (page_private(page) & COWBUF_FRAME_STABLE)
+		set_page_private(page, page_private(page) | COWBUF_FRAME_SENT);
+}
+
+/**
+ * cowbuf_frame_merge_target() - whether other frames may merge into a
+ *	stable frame
+ * @page: the frame, locked by the caller
+ *
+ * Return: false once a SEND took it (cowbuf_frame_mark_sent_locked()).
+ */
+bool cowbuf_frame_merge_target(struct page *page)
+{
+	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
+	return !(page_private(page) & COWBUF_FRAME_SENT);
+}
+
+/**
+ * cowbuf_frame_may_share() - whether a frame can take another holder
+ * @page: the frame, locked by the caller
+ *
+ * Return: false if its reference count is near overflow.
+ */
+bool cowbuf_frame_may_share(struct page *page)
+{
+	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
+	return page_ref_count(page) < COWBUF_FRAME_MAX_REFS;
 }
 
 /**
  * cowbuf_frame_share_locked() - add a holder to a frame
- * @page: the frame, locked by the caller
+ * @page: the frame, locked by the caller, which cowbuf_frame_may_share()
+ *	allowed under the same hold of the lock
  *
- * Takes the reference the new holder owns.
+ * Takes the reference the new holder owns, and marks the frame
+ * COWBUF_FRAME_WAS_SHARED (see "Pins and writes").
  */
 void cowbuf_frame_share_locked(struct page *page)
 {
 	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
 	get_page(page);
-	frame_set_private(page, page_private(page) + 1);
+	frame_set_private(page, (page_private(page) + 1) | COWBUF_FRAME_WAS_SHARED);
+}
+
+/**
+ * cowbuf_frame_was_shared() - whether a pin on a frame may be another
+ *	holder's (see "Pins and writes")
+ * @page: the frame, locked by the caller
+ *
+ * Return: true if the frame had a second holder since it was last seen
+ * with one holder and no pin.
+ */
+bool cowbuf_frame_was_shared(struct page *page)
+{
+	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
+	return page_private(page) & COWBUF_FRAME_WAS_SHARED;
+}
+
+/**
+ * cowbuf_frame_settle_locked() - note that a frame has one holder and no pin
+ * @page: the frame, locked by the caller, which the caller found with one
+ *	sharer and unpinned under the same hold of the lock
+ *
+ * Any pin taken from now on is taken through that holder's mappings.
+ */
+void cowbuf_frame_settle_locked(struct page *page)
+{
+	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
+	VM_WARN_ON_ONCE_PAGE((page_private(page) & COWBUF_FRAME_SHARERS) != 1, page);
+	if (page_private(page) & COWBUF_FRAME_WAS_SHARED)
+		set_page_private(page, page_private(page) & ~COWBUF_FRAME_WAS_SHARED);
 }
 
 /**

@@ -78,10 +78,12 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/highmem.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/rhashtable.h>
 #include <linux/sched.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/xxhash.h>
 
@@ -209,20 +211,21 @@ static DEFINE_SPINLOCK(scanner_refs_lock);
 
 /*
  * References the scanner itself holds to @page (scanner_refs_lock held):
- * one per slot of the chunk that had it, plus the slot's own, not yet
- * dropped, where that slot has been merged away from it, plus the other
- * candidate's, plus one per partner being write-protected.
+ * one per slot of the chunk that had it, plus the other candidate's, plus
+ * one per partner being write-protected. The reference of a slot merged
+ * away from @page is not one of them, although the scanner drops it: until
+ * the chunk's unmap, a stale read-only entry of that slot may still map
+ * @page, so another holder of @page must see it as pinned and copy before
+ * writing, or the merged slot would read that holder's bytes.
  */
 static int scanner_refs(struct page *page)
 {
 	int i, refs = 0;
 
 	lockdep_assert_held(&scanner_refs_lock);
-	for (i = 0; i < scan_chunk_len; i++) {
-		if (scan_chunk[i].page != page)
-			continue;
-		refs += scan_chunk[i].merged ? 2 : 1;
-	}
+	for (i = 0; i < scan_chunk_len; i++)
+		if (scan_chunk[i].page == page)
+			refs++;
 	if (scan_other == page)
 		refs++;
 	for (i = 0; i < scan_partners_len; i++)
@@ -348,7 +351,8 @@ static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
 		/* A frame with one sharer left may be written in place. */
 		if (cowbuf_frame_sharers(target) < 2 ||
 		    cowbuf_frame_sharers(target) >= max_sharing ||
-		    !pages_equal(page, target)) {
+		    !cowbuf_frame_merge_target(target) ||
+		    !cowbuf_frame_may_share(target) || !pages_equal(page, target)) {
 			unlock_page(target);
 			unlock_page(page);
 			continue;
@@ -412,8 +416,11 @@ static void unmap_run_add(struct cowbuf_unmap_run *run, struct cowbuf_region *re
  * is write-protected next, COWBUF_SLOT_BROKEN if @broken. The page lock
  * waits for a fault still mapping the frame writable: the caller then
  * removes the slot's mappings, and a later write faults and marks it again.
- * Return: whether a page table maps @page, so that there is something to
- * remove. One that does not, once the mark is cleared, only gets mapped
+ * A pinned frame is never write-protected, as KSM's write_protect_page()
+ * leaves a page with extra references alone: it stays dirty, and is looked
+ * at again next pass (it cannot merge while pinned anyway).
+ * Return: whether a page table maps @page and the caller is to remove its
+ * mappings. One that does not, once the mark is cleared, only gets mapped
  * again by a fault, which takes the page lock and maps it read-only, or
  * marks the slot again (.page_mkwrite) to write it.
  */
@@ -423,13 +430,20 @@ static bool slot_clear_marks(struct cowbuf_region *region, pgoff_t pgoff,
 	bool mapped;
 
 	lock_page(page);
+	if (dirty && cowbuf_frame_pinned_scanned(page)) {
+		dirty = false;
+		if (!broken) {
+			unlock_page(page);
+			return false;
+		}
+	}
 	if (xa_load(&region->slots, pgoff) == page) {
 		if (dirty)
 			xa_clear_mark(&region->slots, pgoff, COWBUF_SLOT_DIRTY);
 		if (broken)
 			xa_clear_mark(&region->slots, pgoff, COWBUF_SLOT_BROKEN);
 	}
-	mapped = page_mapped(page);
+	mapped = dirty && page_mapped(page);
 	unlock_page(page);
 	return mapped;
 }
@@ -505,7 +519,7 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 		unlock_page(page);
 		goto out_put_stale;
 	}
-	if (cowbuf_frame_pinned_scanned(target) ||
+	if (cowbuf_frame_pinned_scanned(target) || !cowbuf_frame_may_share(target) ||
 	    cowbuf_frame_sharers(target) >= READ_ONCE(cowbuf_merge_knobs.max_page_sharing)) {
 		unlock_page(target);
 		goto out_unlock;
@@ -957,15 +971,17 @@ static unsigned long merge_scan_chunk(struct cowbuf_region *region, pgoff_t star
  * @next: gets the page offset to continue from
  * @merged: incremented by the slots merged
  *
- * Called by cowbufd with cowbuf_merge_mutex held.
+ * Called by cowbufd with cowbuf_merge_mutex held, which must not wait for
+ * a region's map_lock: a COMMIT or SEND of many slots may hold it a while.
  *
- * Return: pages scanned.
+ * Return: pages scanned, or -EBUSY if the region's map_lock was taken (then
+ * nothing was done).
  */
-unsigned long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start,
-				pgoff_t end, unsigned long budget, pgoff_t *next,
-				unsigned long *merged)
+long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start, pgoff_t end,
+		       unsigned long budget, pgoff_t *next, unsigned long *merged)
 {
 	unsigned int across = READ_ONCE(cowbuf_merge_knobs.merge_across_users);
+	struct mem_cgroup *old_memcg;
 	unsigned int hash_only;
 	unsigned long n;
 
@@ -977,7 +993,14 @@ unsigned long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start,
 		cowbuf_candidates_remove_all();
 		candidates_across = across;
 	}
-	down_read(&region->map_lock);
+	if (!down_read_trylock(&region->map_lock))
+		return -EBUSY;
+	/*
+	 * What the scan allocates for the region (hash blocks, table entries,
+	 * back-off records) is charged to the region's memory cgroup: cowbufd
+	 * has none of its own.
+	 */
+	old_memcg = set_active_memcg(region->merge_memcg);
 	hash_only = READ_ONCE(cowbuf_merge_knobs.hash_only);
 	if (hash_only)
 		n = merge_hash_chunk(region, start, end, budget, hash_only == 2, next);
@@ -985,6 +1008,7 @@ unsigned long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start,
 		n = merge_scan_huge(region, start, end, next);
 	else
 		n = merge_scan_chunk(region, start, end, budget, next, merged);
+	set_active_memcg(old_memcg);
 	up_read(&region->map_lock);
 	return n;
 }

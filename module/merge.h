@@ -97,9 +97,8 @@ extern struct cowbuf_merge_knobs cowbuf_merge_knobs;
 extern struct cowbuf_merge_stats cowbuf_merge_stats;
 
 /* merge.c */
-unsigned long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start,
-				pgoff_t end, unsigned long budget, pgoff_t *next,
-				unsigned long *merged);
+long cowbuf_merge_scan(struct cowbuf_region *region, pgoff_t start, pgoff_t end,
+		       unsigned long budget, pgoff_t *next, unsigned long *merged);
 void cowbuf_merge_end_pass(void);
 
 /* Stable frames with a candidate's hash tried before giving up on them. */
@@ -187,6 +186,7 @@ void cowbufd_add_region(struct cowbuf_region *region);
 void cowbufd_remove_region(struct cowbuf_region *region);
 
 /* merge_ranges.c */
+extern unsigned long cowbuf_merge_ranges_seq;
 int cowbuf_merge_unmerge_all(void);
 
 /* merge_sysfs.c */

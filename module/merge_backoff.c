@@ -119,7 +119,7 @@ bool cowbuf_merge_backoff(struct cowbuf_region *region, pgoff_t pgoff, bool brok
 	val |= until << COWBUF_BACKOFF_SHIFT | level;
 	/* Without memory for the entry, the slot simply is not held back. */
 	if (xa_err(xa_store(&region->merge_backoff, pgoff, xa_mk_value(val),
-			    GFP_KERNEL)))
+			    GFP_KERNEL_ACCOUNT)))
 		return false;
 	return keep_out;
 }

@@ -15,6 +15,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/seq_file.h>
@@ -63,14 +64,46 @@ static int region_unmerge(struct cowbuf_region *region, pgoff_t first,
 	return ret;
 }
 
-/* Add [start, end) to the region's ranges, keeping them sorted, disjoint. */
+/*
+ * Bumped, under cowbuf_merge_mutex, whenever a range of any region changes or
+ * goes: cowbufd's cursor keeps a range only while this stays the same.
+ */
+unsigned long cowbuf_merge_ranges_seq;
+
+/*
+ * Ranges a region has (cowbuf_merge_mutex held). At most max_merge_ranges,
+ * so that what one walk of them costs, under the global mutex, is bounded.
+ */
+static unsigned int ranges_count(struct cowbuf_region *region)
+{
+	struct cowbuf_merge_range *range;
+	unsigned int n = 0;
+
+	list_for_each_entry(range, &region->merge_ranges, node)
+		n++;
+	return n;
+}
+
+/*
+ * Add [start, end) to the region's ranges, keeping them sorted, disjoint.
+ * Return: 0, or -ENOMEM without memory or if the region would have more
+ * than max_merge_ranges ranges.
+ */
 static int ranges_add(struct cowbuf_region *region, pgoff_t start, pgoff_t end)
 {
 	struct cowbuf_merge_range *range, *next, *new;
+	unsigned int absorbed = 0;
 
+	lockdep_assert_held(&cowbuf_merge_mutex);
+	list_for_each_entry(range, &region->merge_ranges, node)
+		if (range->end >= start && range->start <= end)
+			absorbed++;
+	if (ranges_count(region) + 1 - absorbed > READ_ONCE(cowbuf_max_merge_ranges))
+		return -ENOMEM;
 	new = kmalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
 	if (!new)
 		return -ENOMEM;
+	cowbuf_merge_ranges_seq++;
 	new->start = start;
 	new->end = end;
 	list_for_each_entry_safe(range, next, &region->merge_ranges, node) {
@@ -90,16 +123,24 @@ static int ranges_add(struct cowbuf_region *region, pgoff_t start, pgoff_t end)
 	return 0;
 }
 
-/* Remove [start, end) from the region's ranges. */
+/*
+ * Remove [start, end) from the region's ranges. Return: 0, or -ENOMEM
+ * without memory or if splitting a range in two would make more than
+ * max_merge_ranges ranges (nothing changed).
+ */
 static int ranges_remove(struct cowbuf_region *region, pgoff_t start, pgoff_t end)
 {
 	struct cowbuf_merge_range *range, *next, *tail;
 
+	lockdep_assert_held(&cowbuf_merge_mutex);
+	cowbuf_merge_ranges_seq++;
 	list_for_each_entry_safe(range, next, &region->merge_ranges, node) {
 		if (range->end <= start || range->start >= end)
 			continue;
 		if (range->start < start && range->end > end) {
-			/* Split in two. */
+			/* Split in two: the only case that adds a range. */
+			if (ranges_count(region) >= READ_ONCE(cowbuf_max_merge_ranges))
+				return -ENOMEM;
 			tail = kmalloc(sizeof(*tail), GFP_KERNEL_ACCOUNT);
 			if (!tail)
 				return -ENOMEM;
@@ -125,6 +166,8 @@ static void ranges_free(struct cowbuf_region *region)
 {
 	struct cowbuf_merge_range *range, *next;
 
+	lockdep_assert_held(&cowbuf_merge_mutex);
+	cowbuf_merge_ranges_seq++;
 	list_for_each_entry_safe(range, next, &region->merge_ranges, node) {
 		list_del(&range->node);
 		kfree(range);
@@ -135,6 +178,22 @@ static void ranges_free(struct cowbuf_region *region)
 static unsigned long hash_blocks(struct cowbuf_region *region)
 {
 	return DIV_ROUND_UP(region->nr_pages, COWBUF_HASHES_PER_BLOCK);
+}
+
+/*
+ * Give a 4 KiB region the array of its hash blocks, when it first gets a
+ * mergeable range (cowbuf_merge_mutex held): a region that never merges
+ * costs nothing for it. Charged to the caller's memory cgroup.
+ * Return: 0 or -ENOMEM.
+ */
+static int region_hashes_prepare(struct cowbuf_region *region)
+{
+	lockdep_assert_held(&cowbuf_merge_mutex);
+	if (region->order || region->hashes)
+		return 0;
+	region->hashes = kvcalloc(hash_blocks(region), sizeof(*region->hashes),
+				  GFP_KERNEL_ACCOUNT);
+	return region->hashes ? 0 : -ENOMEM;
 }
 
 /**
@@ -151,24 +210,24 @@ int cowbuf_merge_region_init(struct cowbuf_region *region, bool mergeable)
 	INIT_LIST_HEAD(&region->merge_node);
 	INIT_LIST_HEAD(&region->merge_ranges);
 	INIT_LIST_HEAD(&region->merge_candidates);
-	if (!region->order) {
-		region->hashes = kvcalloc(hash_blocks(region), sizeof(*region->hashes),
-					  GFP_KERNEL_ACCOUNT);
-		if (!region->hashes)
-			return -ENOMEM;
-	}
+	region->hashes = NULL;
 	xa_init(&region->merge_backoff);
 	atomic_long_set(&region->zero_pages, 0);
 	atomic_long_set(&region->cow_breaks, 0);
+	region->merge_memcg = get_mem_cgroup_from_mm(current->mm);
 	if (!mergeable)
 		return 0;
 	mutex_lock(&cowbuf_merge_mutex);
-	ret = ranges_add(region, 0, region->nr_pages);
+	ret = region_hashes_prepare(region);
+	if (!ret)
+		ret = ranges_add(region, 0, region->nr_pages);
 	if (!ret)
 		cowbufd_add_region(region);
 	mutex_unlock(&cowbuf_merge_mutex);
-	if (ret)
+	if (ret) {
 		kvfree(region->hashes);
+		mem_cgroup_put(region->merge_memcg);
+	}
 	return ret;
 }
 
@@ -193,6 +252,7 @@ void cowbuf_merge_region_release(struct cowbuf_region *region)
 		kvfree(region->hashes);
 	}
 	xa_destroy(&region->merge_backoff);
+	mem_cgroup_put(region->merge_memcg);
 }
 
 /**
@@ -215,7 +275,9 @@ long cowbuf_merge_ioctl(struct cowbuf_region *region, struct vm_area_struct *vma
 
 	mutex_lock(&cowbuf_merge_mutex);
 	if (flags == COWBUF_MERGE_ENABLE) {
-		ret = ranges_add(region, first, first + nr);
+		ret = region_hashes_prepare(region);
+		if (!ret)
+			ret = ranges_add(region, first, first + nr);
 		if (!ret && list_empty(&region->merge_node))
 			cowbufd_add_region(region);
 		mutex_unlock(&cowbuf_merge_mutex);

@@ -83,8 +83,11 @@ static LIST_HEAD(cowbuf_stable_list);
 /* The word of @region's hash blocks for @pgoff, or NULL if its block is missing. */
 static unsigned long *hash_word(struct cowbuf_region *region, pgoff_t pgoff)
 {
-	unsigned long *block = region->hashes[pgoff / COWBUF_HASHES_PER_BLOCK];
+	unsigned long *block;
 
+	if (!region->hashes)
+		return NULL;
+	block = region->hashes[pgoff / COWBUF_HASHES_PER_BLOCK];
 	return block ? &block[pgoff % COWBUF_HASHES_PER_BLOCK] : NULL;
 }
 
@@ -119,10 +122,14 @@ bool cowbuf_hash_load(struct cowbuf_region *region, pgoff_t pgoff, unsigned long
  */
 void cowbuf_hash_store(struct cowbuf_region *region, pgoff_t pgoff, unsigned long hash)
 {
-	unsigned long **block = &region->hashes[pgoff / COWBUF_HASHES_PER_BLOCK];
+	unsigned long **block;
 
+	if (!region->hashes)
+		return;
+	block = &region->hashes[pgoff / COWBUF_HASHES_PER_BLOCK];
+	/* Charged to the region's memory cgroup (cowbuf_merge_scan()). */
 	if (!*block)
-		*block = kzalloc(PAGE_SIZE, GFP_KERNEL);
+		*block = kzalloc(PAGE_SIZE, GFP_KERNEL_ACCOUNT);
 	if (*block)
 		(*block)[pgoff % COWBUF_HASHES_PER_BLOCK] = hash | COWBUF_HASH_STORED;
 }
@@ -473,7 +480,8 @@ int cowbuf_merge_table_init(void)
 {
 	int ret;
 
-	cowbuf_node_cache = KMEM_CACHE(cowbuf_merge_node, 0);
+	/* Entries are charged to their region's memory cgroup. */
+	cowbuf_node_cache = KMEM_CACHE(cowbuf_merge_node, SLAB_ACCOUNT);
 	if (!cowbuf_node_cache)
 		return -ENOMEM;
 	ret = rhltable_init(&cowbuf_merge_table, &cowbuf_merge_params);

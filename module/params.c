@@ -11,11 +11,17 @@
  *
  * - max_region_pages: committed pages in one region;
  * - max_user_pages: committed pages in all regions owned by one user (the
- *   uid that created them), whichever process commits them.
+ *   uid that created them), whichever process commits them, and the pages
+ *   of the messages sent from those regions while they are queued: a MOVE
+ *   hands the charge from the region to the message, a SHARE charges the
+ *   message as much again, and RECV hands it on to the receiving region
+ *   (its owner's, who may be someone else).
  *
  * Messages are bounded by max_message_pages each and max_queue_depth per
- * channel. Exceeding a cap fails an ioctl with ENOMEM, or a page fault with
- * SIGBUS, as does a failed allocation.
+ * channel, channels by max_user_channels per user (the uid that created
+ * them), and the mergeable ranges of a region by max_merge_ranges. Exceeding
+ * a cap fails an ioctl with ENOMEM, or a page fault with SIGBUS, as does a
+ * failed allocation.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -40,6 +46,14 @@ MODULE_PARM_DESC(max_user_pages, "Most committed pages in one user's regions");
 unsigned long cowbuf_max_message_pages = 1UL << 16;	/* 256 MiB */
 module_param_named(max_message_pages, cowbuf_max_message_pages, ulong, 0644);
 MODULE_PARM_DESC(max_message_pages, "Most pages in one message");
+
+unsigned int cowbuf_max_user_channels = 1024;
+module_param_named(max_user_channels, cowbuf_max_user_channels, uint, 0644);
+MODULE_PARM_DESC(max_user_channels, "Most channels one user has open");
+
+unsigned int cowbuf_max_merge_ranges = 1024;
+module_param_named(max_merge_ranges, cowbuf_max_merge_ranges, uint, 0644);
+MODULE_PARM_DESC(max_merge_ranges, "Most mergeable ranges (COWBUF_IOC_MERGE) in one region");
 
 unsigned int cowbuf_max_queue_depth = 64;
 
@@ -70,6 +84,7 @@ atomic_long_t cowbuf_nr_frames = ATOMIC_LONG_INIT(0);
 atomic_long_t cowbuf_nr_regions = ATOMIC_LONG_INIT(0);
 atomic_long_t cowbuf_nr_channels = ATOMIC_LONG_INIT(0);
 atomic_long_t cowbuf_nr_messages = ATOMIC_LONG_INIT(0);
+atomic_long_t cowbuf_nr_pinned_sigbus = ATOMIC_LONG_INIT(0);
 
 /* Users with regions, by uid. */
 static DEFINE_HASHTABLE(cowbuf_users, 6);
@@ -100,6 +115,7 @@ struct cowbuf_user *cowbuf_user_get(kuid_t uid)
 		kref_init(&new->ref);
 		new->uid = uid;
 		atomic_long_set(&new->pages, 0);
+		atomic_set(&new->channels, 0);
 		hash_add(cowbuf_users, &new->node, key);
 	}
 	spin_unlock(&cowbuf_user_lock);
@@ -114,7 +130,7 @@ static void cowbuf_user_free(struct kref *ref)
 
 	hash_del(&user->node);
 	spin_unlock(&cowbuf_user_lock);
-	WARN_ON_ONCE(atomic_long_read(&user->pages));
+	WARN_ON_ONCE(atomic_long_read(&user->pages) || atomic_read(&user->channels));
 	kfree(user);
 }
 
@@ -125,6 +141,68 @@ static void cowbuf_user_free(struct kref *ref)
 void cowbuf_user_put(struct cowbuf_user *user)
 {
 	kref_put_lock(&user->ref, cowbuf_user_free, &cowbuf_user_lock);
+}
+
+/**
+ * cowbuf_user_hold() - take another reference to a user's record
+ * @user: the record, which the caller holds a reference to
+ *
+ * Return: @user.
+ */
+struct cowbuf_user *cowbuf_user_hold(struct cowbuf_user *user)
+{
+	kref_get(&user->ref);
+	return user;
+}
+
+/**
+ * cowbuf_user_charge() - count pages against a user's max_user_pages
+ * @user: the user
+ * @nr: pages
+ *
+ * Return: 0, or -ENOMEM (nothing charged) if the cap would be exceeded.
+ */
+int cowbuf_user_charge(struct cowbuf_user *user, unsigned long nr)
+{
+	if (atomic_long_add_return(nr, &user->pages) > READ_ONCE(cowbuf_max_user_pages)) {
+		atomic_long_sub(nr, &user->pages);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/**
+ * cowbuf_user_uncharge() - return pages to a user's max_user_pages
+ * @user: the user
+ * @nr: pages cowbuf_user_charge() charged
+ */
+void cowbuf_user_uncharge(struct cowbuf_user *user, unsigned long nr)
+{
+	atomic_long_sub(nr, &user->pages);
+}
+
+/**
+ * cowbuf_user_add_channel() - count a new channel of a user
+ * @user: the user
+ *
+ * Return: 0, or -ENOMEM if the user has max_user_channels channels.
+ */
+int cowbuf_user_add_channel(struct cowbuf_user *user)
+{
+	if (atomic_inc_return(&user->channels) > READ_ONCE(cowbuf_max_user_channels)) {
+		atomic_dec(&user->channels);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/**
+ * cowbuf_user_remove_channel() - a channel of the user is gone
+ * @user: the user
+ */
+void cowbuf_user_remove_channel(struct cowbuf_user *user)
+{
+	atomic_dec(&user->channels);
 }
 
 /* /sys/kernel/mm/cowbuf */
@@ -142,12 +220,14 @@ COWBUF_COUNTER_ATTR(frames, cowbuf_nr_frames);
 COWBUF_COUNTER_ATTR(regions, cowbuf_nr_regions);
 COWBUF_COUNTER_ATTR(channels, cowbuf_nr_channels);
 COWBUF_COUNTER_ATTR(messages, cowbuf_nr_messages);
+COWBUF_COUNTER_ATTR(pinned_sigbus, cowbuf_nr_pinned_sigbus);
 
 static struct attribute *cowbuf_attrs[] = {
 	&frames_attr.attr,
 	&regions_attr.attr,
 	&channels_attr.attr,
 	&messages_attr.attr,
+	&pinned_sigbus_attr.attr,
 	NULL,
 };
 

@@ -352,30 +352,32 @@ static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t index,
 
 /*
  * A write to the frame @page (locked, map_lock held for read) that the slot
- * @index holds alone, but that is pinned: a pipe after vmsplice(), perhaps
- * taken while the frame was shared with other slots, or a GUP reference.
- * Whoever holds the pin keeps the bytes it pinned; the slot gets a copy to
- * write. Another mapping of the slot may map the frame writable (a slot that
- * was written before): its entries go before the bytes are copied, and with
- * the page lock held no fault maps them again, so no write is lost. Without
- * memory for a copy the write goes ahead in place, as it would without the
- * pin: the reference may only be passing (another thread's fault of the
- * same frame), and is no reason for SIGBUS.
- * Return: true if the slot holds the copy now (@page unlocked; the access
- * faults the copy in), false if the caller writes @page in place (still
- * locked).
+ * @index holds alone, but that is pinned and COWBUF_FRAME_WAS_SHARED: the
+ * pin may be another holder's (a pipe after vmsplice() through a region the
+ * frame was shared with), which must not see what this slot writes (see
+ * "Pins and writes" in frame.c). The pinner keeps the bytes it pinned; the
+ * slot gets a copy to write. Another mapping of the slot may map the frame
+ * writable (a slot that was written before): its entries go before the
+ * bytes are copied, and with the page lock held no fault maps them again,
+ * so no write is lost. Without memory for the copy the write fails: the
+ * frame stays as it is, the access gets SIGBUS and pinned_sigbus counts it.
+ * Unlocks @page. Return: VM_FAULT_NOPAGE (the access faults the copy in) or
+ * VM_FAULT_SIGBUS.
  */
-static bool region_copy_pinned(struct cowbuf_region *region, pgoff_t index,
-			       struct page *page)
+static vm_fault_t region_copy_pinned(struct cowbuf_region *region, pgoff_t index,
+				     struct page *page)
 {
 	struct page *copy = cowbuf_frame_alloc_like(page);
 
-	if (!copy)
-		return false;
+	if (!copy) {
+		unlock_page(page);
+		atomic_long_inc(&cowbuf_nr_pinned_sigbus);
+		return VM_FAULT_SIGBUS;
+	}
 	cowbuf_region_unmap(region, index, 1);
 	cowbuf_frame_copy(copy, page);
 	region_replace_slot(region, index, page, copy, false);
-	return true;
+	return VM_FAULT_NOPAGE;
 }
 
 /*
@@ -423,11 +425,17 @@ static vm_fault_t cowbuf_region_page_mkwrite(struct vm_fault *vmf)
 		ret = VM_FAULT_NOPAGE;
 	} else if (cowbuf_frame_sharers(page) > 1) {
 		ret = region_break_cow(region, index, page);
-	} else if (cowbuf_frame_pinned_in_fault(page) &&
-		   region_copy_pinned(region, index, page)) {
-		ret = VM_FAULT_NOPAGE;
+	} else if (cowbuf_frame_was_shared(page) &&
+		   cowbuf_frame_pinned_in_fault(page)) {
+		ret = region_copy_pinned(region, index, page);
 	} else {
-		/* Written from now on: the merge scanner must look again. */
+		/*
+		 * Held alone: written in place, pinned or not (a pin of an
+		 * unmarked frame is this region's own, see "Pins and writes").
+		 * Written from now on: the merge scanner must look again.
+		 */
+		if (cowbuf_frame_was_shared(page))
+			cowbuf_frame_settle_locked(page);
 		if (!xa_get_mark(&region->slots, index, COWBUF_SLOT_DIRTY))
 			xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
 		ret = VM_FAULT_LOCKED;
@@ -628,13 +636,18 @@ static void region_prefault(struct cowbuf_region *region,
  *
  * Each frame is mapped by one PMD where @vma allows. A fault that fails (no
  * memory) only leaves the access to fault later. handle_mm_fault() without
- * FAULT_FLAG_ALLOW_RETRY never drops mmap_lock.
+ * FAULT_FLAG_ALLOW_RETRY never drops mmap_lock. A mapping without VM_WRITE
+ * (PROT_READ, of a file opened read-write) is faulted in for reading only:
+ * a write fault there would take do_wp_page()'s private-copy path and put an
+ * anonymous page into the shared mapping, which no other mapper sees.
  */
 static void region_fault_in(struct vm_area_struct *vma, unsigned long addr,
 			    unsigned long nr, unsigned int flags)
 {
 	unsigned long i;
 
+	if (!(vma->vm_flags & VM_WRITE))
+		flags &= ~FAULT_FLAG_WRITE;
 	for (i = 0; i < nr; i++) {
 		handle_mm_fault(vma, addr + i * COWBUF_HUGE_SIZE, flags, NULL);
 		cond_resched();
@@ -877,8 +890,13 @@ static int region_punch(struct cowbuf_region *region, pgoff_t first, pgoff_t end
  * afterwards. With COWBUF_MODE_SHARE the slots keep their frames and the
  * message shares them: the next write through any holder copies.
  *
- * Return: 0, or -EBUSY if a frame the range holds alone is pinned (nothing
- * changed).
+ * The message's frames are charged to the region's owner (msg->user) until
+ * it is received or freed.
+ *
+ * Return: 0, -EBUSY if a frame the range holds alone is pinned, -ENOMEM if a
+ * SHARE would take its owner past max_user_pages, or -EOVERFLOW if a frame
+ * to be shared has so many references that another could overflow its
+ * count (nothing changed in every case).
  */
 int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 		       struct cowbuf_msg *msg)
@@ -886,7 +904,7 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 	struct cowbuf_region *region = vma->vm_private_data;
 	unsigned long nr = msg->nr_pages >> region->order, index, i, count = 0;
 	XA_STATE(xas, &region->slots, 0);
-	bool pinned, mapped = false;
+	bool pinned, mapped = false, full = false;
 	struct page *page;
 	int attempt;
 
@@ -919,7 +937,7 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 	 */
 	for (attempt = 0; attempt < COWBUF_PIN_RETRIES; attempt++) {
 		pinned = false;
-		for (i = 0; i < nr && !pinned; i++) {
+		for (i = 0; i < nr && !pinned && !full; i++) {
 			page = msg->frames[i];
 			if (!page)
 				continue;
@@ -929,6 +947,13 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 				pinned = cowbuf_frame_sharers(page) == 1 &&
 					 cowbuf_frame_pinned(page);
 			}
+			/* Alone and unpinned: see "Pins and writes" (frame.c). */
+			if (!pinned && cowbuf_frame_sharers(page) == 1)
+				cowbuf_frame_settle_locked(page);
+			cowbuf_frame_mark_sent_locked(page);
+			/* Nothing can take references by the billion meanwhile. */
+			if (msg->mode == COWBUF_MODE_SHARE && !cowbuf_frame_may_share(page))
+				full = true;
 			unlock_page(page);
 		}
 		if (!pinned)
@@ -939,19 +964,32 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 	}
 	if (mapped)
 		cowbuf_region_unmap(region, first, nr);
-	if (pinned) {
+	if (pinned || full) {
 		memset(msg->frames, 0, nr * sizeof(msg->frames[0]));
 		up_write(&region->map_lock);
-		return -EBUSY;
+		return full ? -EOVERFLOW : -EBUSY;
 	}
 
+	/*
+	 * The message's frames stay charged to the region's owner while
+	 * queued: a MOVE hands the region's charge to the message, a SHARE
+	 * charges the message as much again.
+	 */
+	if (msg->mode == COWBUF_MODE_SHARE &&
+	    cowbuf_user_charge(region->user, count << region->order)) {
+		memset(msg->frames, 0, nr * sizeof(msg->frames[0]));
+		up_write(&region->map_lock);
+		return -ENOMEM;
+	}
+	msg->user = cowbuf_user_hold(region->user);
+	msg->charged = count << region->order;
 	if (msg->mode == COWBUF_MODE_MOVE) {
 		xas_set(&xas, first);
 		xas_lock(&xas);
 		xas_for_each(&xas, page, first + nr - 1)
 			xas_store(&xas, NULL);
 		xas_unlock(&xas);
-		cowbuf_region_uncharge(region, count << region->order);
+		atomic_long_sub(count << region->order, &region->committed);
 	} else {
 		for (i = 0; i < nr; i++) {
 			page = msg->frames[i];

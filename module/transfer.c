@@ -25,7 +25,11 @@
  * room. Closing the last reference frees the queued messages.
  *
  * A SEND or RECV that fails changes nothing: a RECV whose placement fails
- * puts the message back at the head of the queue.
+ * puts the message back at the head of the queue, and one whose argument
+ * cannot take the results fails with EFAULT before taking a message. A
+ * message that the receiver cannot place (larger than every range it has,
+ * or of the other frame size) is freed by COWBUF_RECV_DISCARD, so that no
+ * sender can wedge a channel.
  *
  * A message carries frames of the size of the region it was sent from:
  * whole 2 MiB frames from a huge region, one slot and one PMD each. It can
@@ -41,6 +45,7 @@
 #include <linux/overflow.h>
 #include <linux/poll.h>
 #include <linux/sched/mm.h>
+#include <linux/cred.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -65,7 +70,7 @@ static struct cowbuf_msg *msg_alloc(unsigned long nr_pages, u32 mode,
 	return msg;
 }
 
-/* Release the frames a message still holds, and the message. */
+/* Release the frames a message still holds, their charge, and the message. */
 static void msg_free(struct cowbuf_msg *msg)
 {
 	unsigned long i;
@@ -75,6 +80,10 @@ static void msg_free(struct cowbuf_msg *msg)
 			cowbuf_frame_release(msg->frames[i]);
 		if (!(i % 256))
 			cond_resched();
+	}
+	if (msg->user) {
+		cowbuf_user_uncharge(msg->user, msg->charged);
+		cowbuf_user_put(msg->user);
 	}
 	kvfree(msg);
 }
@@ -218,6 +227,40 @@ err_unreserve:
 	return ret;
 }
 
+/* Wait, interruptibly, for a message, unless @file is non-blocking. */
+static long channel_wait_message(struct file *file, struct cowbuf_channel *ch)
+{
+	if (channel_has_message(ch))
+		return 0;
+	if (file->f_flags & O_NONBLOCK)
+		return -EAGAIN;
+	return wait_event_interruptible(ch->wait, channel_has_message(ch));
+}
+
+/* COWBUF_IOC_RECV with COWBUF_RECV_DISCARD: free the oldest message. */
+static long channel_discard(struct file *file, struct cowbuf_channel *ch,
+			    void __user *uarg, struct cowbuf_recv *args)
+{
+	struct cowbuf_msg *msg;
+	unsigned long nr_pages;
+	long ret;
+
+	do {
+		ret = channel_wait_message(file, ch);
+		if (ret)
+			return ret;
+		msg = channel_dequeue(ch, ULONG_MAX, &nr_pages);
+	} while (!msg);
+	args->length = (u64)nr_pages << PAGE_SHIFT;
+	args->mode = msg->mode;
+	msg_free(msg);
+	atomic_long_dec(&cowbuf_nr_messages);
+	channel_unreserve(ch);
+	if (copy_to_user(uarg, args, sizeof(*args)))
+		return -EFAULT;
+	return 0;
+}
+
 static long channel_recv(struct file *file, struct cowbuf_channel *ch,
 			 void __user *uarg)
 {
@@ -231,18 +274,28 @@ static long channel_recv(struct file *file, struct cowbuf_channel *ch,
 
 	if (copy_from_user(&args, uarg, sizeof(args)))
 		return -EFAULT;
-	if (args.flags || !cowbuf_range_valid(args.addr, args.length))
+	if (args.flags & ~COWBUF_RECV_DISCARD)
 		return -EINVAL;
+	if (args.flags & COWBUF_RECV_DISCARD) {
+		if (args.addr || args.length)
+			return -EINVAL;
+	} else if (!cowbuf_range_valid(args.addr, args.length)) {
+		return -EINVAL;
+	}
+	/*
+	 * Where the results go must take them before a message is taken: a
+	 * RECV that fails must not have consumed one. (Only a concurrent
+	 * munmap() of the argument can still make the last copy fail.)
+	 */
+	if (copy_to_user(uarg, &args, sizeof(args)))
+		return -EFAULT;
+	if (args.flags & COWBUF_RECV_DISCARD)
+		return channel_discard(file, ch, uarg, &args);
 
 	for (;;) {
-		if (!channel_has_message(ch)) {
-			if (file->f_flags & O_NONBLOCK)
-				return -EAGAIN;
-			ret = wait_event_interruptible(ch->wait,
-						       channel_has_message(ch));
-			if (ret)
-				return ret;
-		}
+		ret = channel_wait_message(file, ch);
+		if (ret)
+			return ret;
 		if (mmap_read_lock_killable(mm))
 			return -EINTR;
 		vma = cowbuf_region_vma(mm, args.addr, args.length, &first);
@@ -262,13 +315,23 @@ static long channel_recv(struct file *file, struct cowbuf_channel *ch,
 		ret = PTR_ERR(msg);
 		goto out_copy;
 	}
+	/*
+	 * The receiving region charges its owner for the frames: the
+	 * message's charge goes first, so that a user at max_user_pages can
+	 * receive what they sent themselves. A failed placement puts it back
+	 * (past the cap, if somebody took the room meanwhile: by one message
+	 * at most, and only until it is received or freed).
+	 */
+	cowbuf_user_uncharge(msg->user, msg->charged);
 	ret = cowbuf_region_place(vma, args.addr, first, msg);
 	mmap_read_unlock(mm);
 	if (ret) {
+		atomic_long_add(msg->charged, &msg->user->pages);
 		channel_enqueue(ch, msg, true);
 		return ret;
 	}
 	args.mode = msg->mode;
+	cowbuf_user_put(msg->user);
 	kvfree(msg);		/* its frames now belong to the region */
 	atomic_long_dec(&cowbuf_nr_messages);
 	channel_unreserve(ch);
@@ -355,6 +418,8 @@ static int cowbuf_channel_release(struct inode *inode, struct file *file)
 		msg_free(msg);
 		atomic_long_dec(&cowbuf_nr_messages);
 	}
+	cowbuf_user_remove_channel(ch->user);
+	cowbuf_user_put(ch->user);
 	kfree(ch);
 	atomic_long_dec(&cowbuf_nr_channels);
 	return 0;
@@ -374,13 +439,17 @@ static const struct file_operations cowbuf_channel_fops = {
  * cowbuf_channel_create() - make an empty channel
  * @fd_flags: COWBUF_FD_* flags, validated by the caller
  *
- * Return: the channel's new file, or an ERR_PTR().
+ * The channel counts against its creator's max_user_channels.
+ *
+ * Return: the channel's new file, or an ERR_PTR(): -ENOMEM without memory or
+ * at the cap.
  */
 struct file *cowbuf_channel_create(unsigned int fd_flags)
 {
 	struct cowbuf_channel *ch;
 	struct file *file;
 	int flags = O_RDWR;
+	int ret = -ENOMEM;
 
 	ch = kzalloc(sizeof(*ch), GFP_KERNEL_ACCOUNT);
 	if (!ch)
@@ -389,15 +458,29 @@ struct file *cowbuf_channel_create(unsigned int fd_flags)
 	INIT_LIST_HEAD(&ch->queue);
 	init_waitqueue_head(&ch->wait);
 	ch->max_queued = READ_ONCE(cowbuf_max_queue_depth);
+	ch->user = cowbuf_user_get(current_uid());
+	if (!ch->user)
+		goto err_free_channel;
+	ret = cowbuf_user_add_channel(ch->user);
+	if (ret)
+		goto err_put_user;
 
 	if (fd_flags & COWBUF_FD_NONBLOCK)
 		flags |= O_NONBLOCK;
 	file = anon_inode_getfile("[cowbuf-channel]", &cowbuf_channel_fops, ch,
 				  flags);
 	if (IS_ERR(file)) {
-		kfree(ch);
-		return file;
+		ret = PTR_ERR(file);
+		goto err_remove_channel;
 	}
 	atomic_long_inc(&cowbuf_nr_channels);
 	return file;
+
+err_remove_channel:
+	cowbuf_user_remove_channel(ch->user);
+err_put_user:
+	cowbuf_user_put(ch->user);
+err_free_channel:
+	kfree(ch);
+	return ERR_PTR(ret);
 }

@@ -210,6 +210,33 @@ TEST_F(huge, commit_maps_by_pmd_and_decommit_frees)
 	EXPECT_EQ(self->frames_before + 2, cowbuf_counter("frames"));
 }
 
+/*
+ * COMMIT through a PROT_READ mapping of a region opened read-write maps the
+ * region's frames, read-only: after mprotect(PROT_WRITE) the writes go to
+ * the region, where every other mapping sees them (never to a private
+ * anonymous copy, which a write fault on a read-only mapping would make).
+ */
+TEST_F(huge, commit_through_a_read_only_mapping_maps_the_regions_frames)
+{
+	char *ro, *other;
+
+	ro = mmap(NULL, 2 * HUGE, PROT_READ, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	ASSERT_EQ(0, (uintptr_t)ro & (HUGE - 1));
+	ASSERT_EQ(0, cowbuf_commit(self->fd, ro, 2 * HUGE));
+	EXPECT_EQ(1024, committed(self->fd));
+	EXPECT_TRUE(all_zero(ro, 2 * HUGE));
+	ASSERT_EQ(0, mprotect(ro, 2 * HUGE, PROT_READ | PROT_WRITE));
+	pattern_fill(ro, 2 * HUGE, 12);
+	/* The fixture's mapping, and a new one, see the same bytes. */
+	EXPECT_EQ(-1, pattern_check(self->map, 2 * HUGE, 12));
+	ASSERT_EQ(0, cowbuf_map(self->fd, 2 * HUGE, 0, PROT_READ, (void **)&other));
+	EXPECT_EQ(-1, pattern_check(other, 2 * HUGE, 12));
+	EXPECT_EQ(1024, committed(self->fd));
+	munmap(other, 2 * HUGE);
+	munmap(ro, 2 * HUGE);
+}
+
 TEST_F(huge, splits_only_at_frame_boundaries)
 {
 	char *p = self->map;
@@ -480,6 +507,16 @@ TEST_F(huge, messages_keep_to_their_frame_size)
 	ASSERT_EQ(0, cowbuf_send(ch, s, HUGE, COWBUF_MODE_MOVE));
 	EXPECT_EQ(-EINVAL, cowbuf_recv(ch, self->map, HUGE, &got, NULL));
 	ASSERT_EQ(0, cowbuf_recv(ch, s + HUGE, HUGE, &got, NULL));
+	EXPECT_EQ(-1, pattern_check(s + HUGE, PAGE, 43));
+
+	/* A receiver with huge regions only gets past one with DISCARD. */
+	ASSERT_EQ(0, cowbuf_send(ch, s + HUGE, PAGE, COWBUF_MODE_SHARE));
+	EXPECT_EQ(-EINVAL, cowbuf_recv(ch, self->map, HUGE, &got, NULL));
+	got = 0;
+	ASSERT_EQ(0, cowbuf_discard(ch, &got, NULL));
+	EXPECT_EQ(PAGE, got);
+	ASSERT_EQ(0, cowbuf_channel_info(ch, &ci));
+	EXPECT_EQ(0, ci.queued_messages);
 	EXPECT_EQ(-1, pattern_check(s + HUGE, PAGE, 43));
 
 	/* SEND of part of a frame: EINVAL. */

@@ -966,6 +966,48 @@ TEST_F(merge, merge_ioctls_validate_arguments)
 	EXPECT_EQ(NR_PAGES, info.mergeable_pages);
 }
 
+/*
+ * A region has at most max_merge_ranges ranges (adjacent ones join); the
+ * scanner still completes passes over a region with that many ranges over a
+ * mostly empty 1 GiB reservation, and the region goes away promptly.
+ */
+TEST_F(merge, mergeable_ranges_are_capped_and_cheap_to_scan)
+{
+	long saved = cowbuf_param_get("max_merge_ranges");
+	size_t size = 1UL << 30;
+	struct cowbuf_merge_info info;
+	int fd, i;
+	char *map;
+
+	ASSERT_GE(saved, 0);
+	ASSERT_EQ(0, cowbuf_param_set("max_merge_ranges", 256));
+	fd = cowbuf_region_create(self->dev, size, 0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, cowbuf_map(fd, size, 0, PROT_READ | PROT_WRITE, (void **)&map));
+	/* One committed page in each 4 MiB: the rest of every range is empty. */
+	for (i = 0; i < 256; i++) {
+		fill_page(map + (size_t)i * (4 << 20), 3000 + i);
+		ASSERT_EQ(0, merge_range(fd, map + (size_t)i * (4 << 20), 512 * PAGE,
+					 COWBUF_MERGE_ENABLE));
+	}
+	EXPECT_EQ(-ENOMEM, merge_range(fd, map + size - PAGE, PAGE, COWBUF_MERGE_ENABLE));
+	/* Joining a neighbour adds no range; splitting one would. */
+	EXPECT_EQ(0, merge_range(fd, map + 512 * PAGE, PAGE, COWBUF_MERGE_ENABLE));
+	EXPECT_EQ(-ENOMEM, merge_range(fd, map + 8 * PAGE, PAGE, COWBUF_MERGE_DISABLE));
+	/* Cutting a range at its end does not split it. */
+	EXPECT_EQ(0, merge_range(fd, map + 512 * PAGE, PAGE, COWBUF_MERGE_DISABLE));
+	ASSERT_EQ(0, merge_info(fd, &info));
+	EXPECT_EQ(256 * 512, info.mergeable_pages);
+
+	ASSERT_EQ(0, knob_set("pages_to_scan", 100));
+	ASSERT_EQ(0, knob_set("run", 1));
+	EXPECT_TRUE(wait_full_scans(3));
+	ASSERT_EQ(0, knob_set("run", 0));
+	munmap(map, size);
+	close(fd);
+	EXPECT_EQ(0, cowbuf_param_set("max_merge_ranges", saved));
+}
+
 TEST(idle_without_mergeable_memory)
 {
 	long saved_run = knob_get("run"), saved_sleep = knob_get("sleep_millisecs");

@@ -371,4 +371,114 @@ TEST(each_user_has_a_page_cap_of_its_own)
 	close(fd);
 }
 
+/*
+ * Queued frames count against their sender: a SHARE followed by a DECOMMIT
+ * cannot park more than max_user_pages in channels, a MOVE keeps the
+ * charge, RECV hands it on, DISCARD returns it.
+ */
+static int queued_frames_are_charged(void *arg)
+{
+	size_t size = CAP_PAGES * PAGE;
+	struct cowbuf_region_info info;
+	int fd, dev, ch, i;
+	char *buf;
+
+	(void)arg;
+	fd = own_region(2 * size, &buf);
+	dev = cowbuf_open();
+	if (fd < 0 || dev < 0)
+		return 2;
+	ch = cowbuf_channel_create(dev, COWBUF_FD_NONBLOCK);
+	if (ch < 0)
+		return 3;
+	if (cowbuf_commit(fd, buf, size / 2))
+		return 4;
+	/* Half the cap committed, the other half queued: the cap is full. */
+	if (cowbuf_send(ch, buf, size / 2, COWBUF_MODE_SHARE))
+		return 5;
+	if (cowbuf_decommit(fd, buf, size / 2))
+		return 6;
+	/* Decommitted, yet still queued: committing the whole cap fails. */
+	if (cowbuf_commit(fd, buf, size) != -ENOMEM)
+		return 7;
+	if (cowbuf_commit(fd, buf, size / 2))
+		return 8;
+	if (cowbuf_send(ch, buf, PAGE, COWBUF_MODE_SHARE) != -ENOMEM)
+		return 9;
+	/* A MOVE keeps the charge: the region's pages go to the message. */
+	if (cowbuf_send(ch, buf, size / 2, COWBUF_MODE_MOVE))
+		return 10;
+	if (cowbuf_commit(fd, buf + size, PAGE) != -ENOMEM)
+		return 11;
+	/* Received into the sender's own region, at the cap: no ENOMEM. */
+	if (cowbuf_recv(ch, buf, size / 2, NULL, NULL))
+		return 12;
+	if (cowbuf_region_info(fd, &info) || info.committed_pages != CAP_PAGES / 2)
+		return 13;
+	/* The other message's charge goes with DISCARD. */
+	if (cowbuf_discard(ch, NULL, NULL))
+		return 14;
+	if (cowbuf_commit(fd, buf + size / 2, size / 2))
+		return 15;
+	for (i = 0; i < 2; i++)
+		close(i ? dev : ch);
+	return 0;
+}
+
+TEST(queued_frames_count_against_their_sender)
+{
+	long saved = cowbuf_param_get("max_user_pages");
+
+	if (!cowbuf_is_root())
+		SKIP(return, "needs root");
+	ASSERT_EQ(0, cowbuf_param_set("max_user_pages", CAP_PAGES));
+	EXPECT_EQ(0, as_nobody(queued_frames_are_charged, NULL));
+	EXPECT_EQ(0, cowbuf_param_set("max_user_pages", saved));
+	EXPECT_EQ(0, cowbuf_counter("messages"));
+}
+
+/* A user's channels are capped; closing one makes room. */
+static int channels_are_capped(void *arg)
+{
+	int dev = cowbuf_open(), ch[4], i;
+
+	(void)arg;
+	if (dev < 0)
+		return 2;
+	for (i = 0; i < 3; i++) {
+		ch[i] = cowbuf_channel_create(dev, 0);
+		if (ch[i] < 0)
+			return 3 + i;
+	}
+	if (cowbuf_channel_create(dev, 0) != -ENOMEM)
+		return 6;
+	close(ch[1]);
+	ch[1] = cowbuf_channel_create(dev, 0);
+	if (ch[1] < 0)
+		return 7;
+	for (i = 0; i < 3; i++)
+		close(ch[i]);
+	close(dev);
+	return 0;
+}
+
+TEST(each_user_has_a_channel_cap_of_its_own)
+{
+	long saved = cowbuf_param_get("max_user_channels");
+	int dev = cowbuf_open(), ch;
+
+	if (!cowbuf_is_root())
+		SKIP(return, "needs root");
+	ASSERT_GE(saved, 0);
+	ASSERT_GE(dev, 0);
+	ASSERT_EQ(0, cowbuf_param_set("max_user_channels", 3));
+	EXPECT_EQ(0, as_nobody(channels_are_capped, NULL));
+	/* Root's own channels count for root only. */
+	ch = cowbuf_channel_create(dev, 0);
+	EXPECT_GE(ch, 0);
+	EXPECT_EQ(0, cowbuf_param_set("max_user_channels", saved));
+	close(ch);
+	close(dev);
+}
+
 TEST_HARNESS_MAIN

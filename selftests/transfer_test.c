@@ -294,7 +294,7 @@ TEST_F(xfer, recv_validates_and_keeps_the_message)
 	struct cowbuf_recv args = {
 		.addr = (uintptr_t)self->dst,
 		.length = self->size,
-		.flags = 1,
+		.flags = 2,
 	};
 	char *heap = aligned_alloc(PAGE, 8 * PAGE);
 	uint64_t len = 0;
@@ -321,6 +321,68 @@ TEST_F(xfer, recv_validates_and_keeps_the_message)
 	EXPECT_EQ(8 * PAGE, len);
 	EXPECT_EQ(-1, pattern_check(self->dst + 8 * PAGE, 8 * PAGE, 26));
 	free(heap);
+}
+
+/* A message nobody can place (too large here) is discarded, not stuck. */
+TEST_F(xfer, recv_discard_frees_a_message_no_range_can_take)
+{
+	struct cowbuf_recv args = { .flags = COWBUF_RECV_DISCARD };
+	int nb = cowbuf_channel_create(self->dev, COWBUF_FD_NONBLOCK);
+	uint64_t len = 0;
+
+	ASSERT_GE(nb, 0);
+	pattern_fill(self->src, self->size, 27);
+	ASSERT_EQ(0, cowbuf_send(self->ch, self->src, self->size, COWBUF_MODE_SHARE));
+	ASSERT_EQ(0, cowbuf_send(self->ch, self->src, PAGE, COWBUF_MODE_MOVE));
+	EXPECT_EQ(-EMSGSIZE, cowbuf_recv(self->ch, self->dst, self->size / 2, &len, NULL));
+	EXPECT_EQ(self->size, len);
+	/* DISCARD takes no range: addr and length must be zero. */
+	args.addr = (uintptr_t)self->dst;
+	EXPECT_EQ(-1, ioctl(self->ch, COWBUF_IOC_RECV, &args));
+	EXPECT_EQ(EINVAL, errno);
+	args.addr = 0;
+	args.length = PAGE;
+	EXPECT_EQ(-1, ioctl(self->ch, COWBUF_IOC_RECV, &args));
+	EXPECT_EQ(EINVAL, errno);
+	args.length = 0;
+	EXPECT_EQ(2, queued(self->ch));
+	ASSERT_EQ(0, ioctl(self->ch, COWBUF_IOC_RECV, &args));
+	EXPECT_EQ(self->size, args.length);
+	EXPECT_EQ(COWBUF_MODE_SHARE, args.mode);
+	EXPECT_EQ(1, queued(self->ch));
+	/* The sender's copy is untouched; the next message comes through. */
+	EXPECT_EQ(-1, pattern_check(self->src + PAGE, self->size - PAGE, 27));
+	ASSERT_EQ(0, cowbuf_recv(self->ch, self->dst, PAGE, &len, NULL));
+	EXPECT_EQ(PAGE, len);
+	EXPECT_EQ(-1, pattern_check(self->dst, PAGE, 27));
+	/* Nothing left: a non-blocking DISCARD says so. */
+	args.length = 0;
+	EXPECT_EQ(-1, ioctl(nb, COWBUF_IOC_RECV, &args));
+	EXPECT_EQ(EAGAIN, errno);
+	close(nb);
+}
+
+/* A RECV whose results cannot be written back fails before consuming. */
+TEST_F(xfer, recv_that_cannot_report_consumes_nothing)
+{
+	struct cowbuf_recv *args;
+	char *page;
+
+	page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, page);
+	args = (struct cowbuf_recv *)page;
+	args->addr = (uintptr_t)self->dst;
+	args->length = self->size;
+	ASSERT_EQ(0, mprotect(page, PAGE, PROT_READ));
+	pattern_fill(self->src, 4 * PAGE, 28);
+	ASSERT_EQ(0, cowbuf_send(self->ch, self->src, 4 * PAGE, COWBUF_MODE_MOVE));
+	EXPECT_EQ(-1, ioctl(self->ch, COWBUF_IOC_RECV, args));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(1, queued(self->ch));
+	EXPECT_EQ(0, committed(self->dst_fd));
+	ASSERT_EQ(0, cowbuf_recv(self->ch, self->dst, self->size, NULL, NULL));
+	EXPECT_EQ(-1, pattern_check(self->dst, 4 * PAGE, 28));
+	munmap(page, PAGE);
 }
 
 TEST_F(xfer, messages_arrive_in_order)

@@ -9,8 +9,11 @@
  * with random and boundary sizes, offsets, flags and pad fields, bad and
  * kernel pointers, on right and wrong descriptors, while other threads
  * close descriptors, unmap, mremap and mprotect, touch memory (SIGSEGV and
- * SIGBUS are caught), fork children that act and get killed, and (with -k,
- * as root) turn the merge scanner's knobs. A call may fail, but only with
+ * SIGBUS are caught), fork children that act and get killed, pin memory
+ * (vmsplice() into pipes kept in the pool, and long-term write pins through
+ * the selftests' /dev/cowbuf_pin where it exists), give regions as many
+ * mergeable ranges as they take, flood channels and discard from them, and
+ * (with -k, as root) turn the merge scanner's knobs. A call may fail, but only with
  * an errno the API documents; anything else, and any kernel splat, is a
  * bug. At the end everything is closed and the module's counters must
  * return to zero. The seed is printed first: -s replays a run.
@@ -31,10 +34,12 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cowbuf_pin.h"
 #include "libcowbuf.h"
 #include "tool-util.h"
 
@@ -434,6 +439,101 @@ static void do_transfer(void)
 	poll(&pfd, 1, 0);
 }
 
+/* A random part of a pooled mapping: *len bytes at the returned address. */
+static char *pick_range(size_t *len)
+{
+	struct mapping m;
+	size_t first, nr;
+
+	pthread_mutex_lock(&pool_lock);
+	m = maps[below(NR_MAPS)];
+	pthread_mutex_unlock(&pool_lock);
+	if (!m.addr || m.len < page)
+		return NULL;
+	first = below(m.len / page);
+	nr = below(m.len / page - first) + 1;
+	*len = nr * page;
+	return m.addr + first * page;
+}
+
+/*
+ * Pins beside everything else: vmsplice() a range into a pipe that stays in
+ * the pool (its references go when the pool closes it), or pin it for
+ * writing through the pin device and write through the pin, as a device
+ * would, or give a mapping's region many one-page mergeable ranges.
+ */
+static void do_pin(void)
+{
+	struct cowbuf_pin_range pr;
+	struct cowbuf_pin_io io;
+	char buf[64];
+	int pfd[2], fd, i;
+	struct iovec iov;
+	size_t len;
+	char *p = pick_range(&len);
+
+	if (!p)
+		return;
+	switch (below(3)) {
+	case 0:
+		if (pipe2(pfd, O_NONBLOCK | O_CLOEXEC))
+			return;
+		iov.iov_base = p;
+		iov.iov_len = len;
+		/* The range may be gone or unreadable: any error is fine. */
+		(void)vmsplice(pfd[1], &iov, 1, SPLICE_F_NONBLOCK);
+		put_fd(pfd[0]);
+		put_fd(pfd[1]);
+		break;
+	case 1:
+		fd = open("/dev/cowbuf_pin", O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return;
+		pr.addr = (uintptr_t)p;
+		pr.length = len;
+		if (!ioctl(fd, CBPIN_IOC_PIN, &pr)) {
+			memset(buf, (int)rnd(), sizeof(buf));
+			io.offset = below(len - sizeof(buf) + 1);
+			io.length = sizeof(buf);
+			io.buf = (uintptr_t)buf;
+			ioctl(fd, CBPIN_IOC_WRITE, &io);
+		}
+		put_fd(fd);
+		break;
+	default:
+		fd = pick_fd();
+		for (i = 0; i < 64; i++) {
+			struct cowbuf_range r = {
+				.addr = (uintptr_t)p + 2 * below(len / page / 2 + 1) * page,
+				.length = page,
+				.flags = below(8) ? COWBUF_MERGE_ENABLE : COWBUF_MERGE_DISABLE,
+			};
+
+			if (r.addr + page > (uintptr_t)p + len)
+				continue;
+			check_errno("ranges", sys_ret(ioctl(fd, COWBUF_IOC_MERGE, &r)));
+		}
+		break;
+	}
+	progress();
+}
+
+/* Fill a channel with SHAREs of one range, then discard some of it. */
+static void do_flood(void)
+{
+	int ch = pick_fd(), i, n = below(70);
+	size_t len;
+	char *p = pick_range(&len);
+
+	if (ch < 3 || !p)
+		return;
+	fcntl(ch, F_SETFL, O_NONBLOCK);
+	for (i = 0; i < n; i++)
+		check_errno("flood", cowbuf_send(ch, p, len, COWBUF_MODE_SHARE));
+	for (i = below(n + 1); i > 0; i--)
+		check_errno("discard", cowbuf_discard(ch, NULL, NULL));
+}
+
 static void do_fork(void)
 {
 	pid_t pid = fork();
@@ -588,7 +688,17 @@ static void *worker(void *p)
 			OP("touch", do_touch());
 			break;
 		case 16:
-			OP("transfer", do_transfer());
+			switch (below(4)) {
+			case 0:
+				OP("pin", do_pin());
+				break;
+			case 1:
+				OP("flood", do_flood());
+				break;
+			default:
+				OP("transfer", do_transfer());
+				break;
+			}
 			break;
 		case 17:
 			if (below(2))

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # cowbuf's static checks, none of which boots a VM:
-#   sparse (C=2) and W=1 over the module, both silent;
+#   sparse (C=2) and W=1 over the module and the selftests' pin helper
+#   module, both silent;
 #   checkpatch.pl --strict --no-tree over every source file, silent;
 #   kernel-doc -none -v over module/ and uapi/, silent.
 # checkpatch and kernel-doc come from Debian's linux-source-6.1 tarball.
@@ -32,7 +33,12 @@ report() {
 
 # sparse and W=1, from a copy of the sources so every file is checked anew.
 rsync -a --delete "$top/Kbuild" "$top/module" "$top/uapi" "$out/src/"
-if make -s -C "$kdir" M="$out/src" W=1 C=2 modules >"$out/sparse.raw" 2>&1; then
+# The selftests' pin helper module is kernel code too.
+mkdir -p "$out/pin"
+rsync -a --delete "$top/selftests/pin/" "$out/pin/pin/"
+cp "$top/selftests/cowbuf_pin.h" "$out/pin/"
+if make -s -C "$kdir" M="$out/src" W=1 C=2 modules >"$out/sparse.raw" 2>&1 &&
+	make -s -C "$kdir" M="$out/pin/pin" W=1 C=2 modules >>"$out/sparse.raw" 2>&1; then
 	grep -E 'warning|error|sparse:' "$out/sparse.raw" >"$out/sparse.log"
 else
 	cp "$out/sparse.raw" "$out/sparse.log"
@@ -50,7 +56,7 @@ user=()
 for f in "${sources[@]}"; do
 	case "$f" in
 	module/trace.h) trace+=("$f") ;;
-	module/* | uapi/* | Kbuild) kernel+=("$f") ;;
+	module/* | uapi/* | Kbuild | selftests/pin/*) kernel+=("$f") ;;
 	*) user+=("$f") ;;
 	esac
 done

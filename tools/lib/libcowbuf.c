@@ -133,6 +133,18 @@ int cowbuf_recv(int channel, void *addr, uint64_t room, uint64_t *length,
 	return ret;
 }
 
+int cowbuf_discard(int channel, uint64_t *length, uint32_t *mode)
+{
+	struct cowbuf_recv args = { .flags = COWBUF_RECV_DISCARD };
+	int ret = ioctl_ret(channel, COWBUF_IOC_RECV, &args);
+
+	if (length && !ret)
+		*length = args.length;
+	if (mode && !ret)
+		*mode = args.mode;
+	return ret;
+}
+
 int cowbuf_fd_send(int sock, int fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };

@@ -48,6 +48,12 @@ int cowbuf_send(int channel, void *addr, uint64_t length, uint32_t mode);
 int cowbuf_recv(int channel, void *addr, uint64_t room, uint64_t *length,
 		uint32_t *mode);
 
+/*
+ * Free the oldest message of @channel without placing it (a message no range
+ * of the caller can take). *@length gets its length, *@mode its mode.
+ */
+int cowbuf_discard(int channel, uint64_t *length, uint32_t *mode);
+
 /* Pass a file descriptor over a UNIX socket (SCM_RIGHTS), and take it. */
 int cowbuf_fd_send(int sock, int fd);
 int cowbuf_fd_recv(int sock);

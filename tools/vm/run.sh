@@ -56,6 +56,14 @@ build_module() {
 		--exclude='*.mod*' --exclude='modules.order' \
 		"$top/Kbuild" "$top/module" "$top/uapi" "$src/"
 	compile_module "$src" "$out/module-build.log" W=1
+	# The selftests' pin helper (selftests/pin), a module of its own.
+	mkdir -p "$src/pin"
+	rsync -a --delete --exclude='*.o' --exclude='*.ko' --exclude='*.cmd' \
+		--exclude='*.mod*' --exclude='modules.order' \
+		"$top/selftests/pin/" "$src/pin/"
+	cp "$top/selftests/cowbuf_pin.h" "$src/"
+	compile_module "$src/pin" "$out/module-build.log.pin" W=1
+	cat "$out/module-build.log.pin" >>"$out/module-build.log"
 	if grep -q 'warning:' "$out/module-build.log"; then
 		cat "$out/module-build.log" >&2
 		die "$lane: module build has warnings"
@@ -120,7 +128,7 @@ build_initramfs() {
 	cp /bin/busybox "$root/bin/busybox"
 	cp "$here/init" "$root/init"
 	chmod +x "$root/init"
-	cp "$out/src/module/cowbuf.ko" "$root/cowbuf/"
+	cp "$out/src/module/cowbuf.ko" "$out/src/pin/cowbuf_pin.ko" "$root/cowbuf/"
 	if [ "$action" = ab-merge ]; then
 		mkdir -p "$root/cowbuf/base"
 		cp "$out/src-base/module/cowbuf.ko" "$root/cowbuf/base/"

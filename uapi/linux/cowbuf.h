@@ -43,8 +43,9 @@
  * fields of struct cowbuf_version and struct cowbuf_region_info. 3 made
  * region files regular files: fstat() size, fallocate() to commit and
  * decommit, ftruncate() and lseek(), open() again through /proc/<pid>/fd/<n>.
+ * 4 added COWBUF_RECV_DISCARD, and SEND's EOVERFLOW.
  */
-#define COWBUF_API_VERSION	3
+#define COWBUF_API_VERSION	4
 
 /**
  * struct cowbuf_version - COWBUF_IOC_VERSION argument (any cowbuf fd)
@@ -190,12 +191,14 @@ struct cowbuf_send {
  * @length: (in) room at @addr in bytes; (out) the message's length, also
  *	when it did not fit (EMSGSIZE)
  * @mode: (out) the mode the message was sent with
- * @flags: (in) must be zero
+ * @flags: (in) 0, or COWBUF_RECV_DISCARD
  *
  * Takes the oldest message and places its pages at @addr, replacing (and
  * freeing) what the region held there, and maps them into the caller's page
  * tables. Blocks while the channel is empty, or fails with EAGAIN if it was
- * opened non-blocking.
+ * opened non-blocking. With COWBUF_RECV_DISCARD (@addr and @length zero) the
+ * oldest message is freed instead, whatever its size or frame size: the way
+ * past a message no range of the receiver can take.
  */
 struct cowbuf_recv {
 	__u64 addr;
@@ -203,6 +206,8 @@ struct cowbuf_recv {
 	__u32 mode;
 	__u32 flags;
 };
+
+#define COWBUF_RECV_DISCARD	0x1U	/* free the oldest message, unplaced */
 
 /**
  * struct cowbuf_channel_info - COWBUF_IOC_CHANNEL_INFO argument (channel fd)

@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cowbuf selftests: long-term write pins, as VFIO type1, RDMA registration
+ * and O_DIRECT take them, on both frame sizes. The "device" is the helper
+ * module cowbuf_pin (selftests/pin/), which pins with
+ * pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM) and reads and writes the
+ * pinned pages from the kernel, as DMA would; without it every case skips.
+ *
+ * What a user relies on: a frame a region holds alone is written in place,
+ * pinned or not, so the device and every mapping of the region keep seeing
+ * each other's writes (after MADV_DONTNEED, through a second mapping, in a
+ * forked child, with the merge scanner running); a pinned frame held alone
+ * is never sent, shared or merged; and a frame that was shared with another
+ * holder and is pinned is never written in place by the holder left with it
+ * (the pin may be another party's): the write copies, or gets SIGBUS when
+ * there is no memory for the copy.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+
+#include "cowbuf_util.h"
+#include "cowbuf_pin.h"
+
+#include "../kselftest_harness.h"
+
+#define HUGE	(2UL << 20)
+
+static int pin_range(int pin, void *addr, size_t len)
+{
+	struct cowbuf_pin_range r = { .addr = (uintptr_t)addr, .length = len };
+
+	return ioctl(pin, CBPIN_IOC_PIN, &r) ? -errno : 0;
+}
+
+static int unpin_range(int pin)
+{
+	return ioctl(pin, CBPIN_IOC_UNPIN) ? -errno : 0;
+}
+
+/* The device writes @len bytes of @buf at @off of what it pinned. */
+static int dev_write(int pin, size_t off, const void *buf, size_t len)
+{
+	struct cowbuf_pin_io io = { .offset = off, .length = len, .buf = (uintptr_t)buf };
+
+	return ioctl(pin, CBPIN_IOC_WRITE, &io) ? -errno : 0;
+}
+
+static int dev_read(int pin, size_t off, void *buf, size_t len)
+{
+	struct cowbuf_pin_io io = { .offset = off, .length = len, .buf = (uintptr_t)buf };
+
+	return ioctl(pin, CBPIN_IOC_READ, &io) ? -errno : 0;
+}
+
+static long knob_get(const char *name)
+{
+	return cowbuf_counter(name);
+}
+
+static int knob_set(const char *name, long val)
+{
+	return sysfs_write_long(COWBUF_SYSFS, name, val);
+}
+
+/* Wait until @n more full scans completed; false on a 20 s timeout. */
+static bool wait_full_scans(long n)
+{
+	long target = knob_get("full_scans") + n;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		if (knob_get("full_scans") >= target)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+FIXTURE(pin) {
+	int dev;
+	int fd;
+	int pin;
+	char *map;
+	size_t frame;
+	size_t size;
+	char *buf;
+	long frames_before;
+};
+
+FIXTURE_VARIANT(pin) {
+	uint32_t flags;
+	bool huge;
+};
+
+FIXTURE_VARIANT_ADD(pin, page) {
+	.flags = 0,
+	.huge = false,
+};
+
+FIXTURE_VARIANT_ADD(pin, huge) {
+	.flags = COWBUF_REGION_HUGE,
+	.huge = true,
+};
+
+FIXTURE_SETUP(pin)
+{
+	self->frames_before = cowbuf_counter("frames");
+	self->frame = variant->huge ? HUGE : PAGE;
+	self->size = 4 * self->frame;
+	self->buf = malloc(self->size);
+	ASSERT_NE(NULL, self->buf);
+	self->pin = open("/dev/cowbuf_pin", O_RDWR | O_CLOEXEC);
+	ASSERT_EQ(0, open_mapped_region(&self->dev, &self->fd, &self->map, self->size,
+					variant->flags | COWBUF_FD_CLOEXEC));
+}
+
+FIXTURE_TEARDOWN(pin)
+{
+	if (self->pin >= 0)
+		close(self->pin);
+	close_mapped_region(self->dev, self->fd, self->map, self->size);
+	free(self->buf);
+	EXPECT_EQ(self->frames_before, cowbuf_counter("frames"));
+}
+
+/* The 6.1 harness runs the body after a SKIP() in FIXTURE_SETUP: skip here. */
+#define NO_PIN_DEVICE	"no /dev/cowbuf_pin (selftests/pin)"
+
+/*
+ * The device writes @seed's pattern over frame @i and the region must read
+ * it; the region writes @seed + 1's and the device must read that.
+ */
+static int check_both_ways(int pin, char *map, size_t frame, int i, uint64_t seed,
+			   char *buf)
+{
+	pattern_fill(buf, frame, seed);
+	if (dev_write(pin, i * frame, buf, frame))
+		return -1;
+	if (pattern_check(map + i * frame, frame, seed) != -1)
+		return -2;
+	pattern_fill(map + i * frame, frame, seed + 1);
+	if (dev_read(pin, i * frame, buf, frame))
+		return -3;
+	if (pattern_check(buf, frame, seed + 1) != -1)
+		return -4;
+	return 0;
+}
+
+TEST_F(pin, the_device_and_the_region_see_each_others_writes)
+{
+	if (self->pin < 0)
+		SKIP(return, NO_PIN_DEVICE);
+	pattern_fill(self->map, self->size, 1);
+	ASSERT_EQ(0, pin_range(self->pin, self->map, self->size));
+	EXPECT_EQ(0, check_both_ways(self->pin, self->map, self->frame, 1, 2, self->buf));
+	/* The pin commits what it pins. */
+	ASSERT_EQ(0, unpin_range(self->pin));
+	ASSERT_EQ(0, cowbuf_decommit(self->fd, self->map, self->size));
+	ASSERT_EQ(0, pin_range(self->pin, self->map, self->size));
+	EXPECT_EQ((long)(self->size / PAGE), committed(self->fd));
+	EXPECT_EQ(0, check_both_ways(self->pin, self->map, self->frame, 2, 3, self->buf));
+}
+
+/* The first write after MADV_DONTNEED faults, and must not detach the pin. */
+TEST_F(pin, writes_after_madv_dontneed_reach_the_device)
+{
+	int i;
+
+	if (self->pin < 0)
+		SKIP(return, NO_PIN_DEVICE);
+	pattern_fill(self->map, self->size, 10);
+	ASSERT_EQ(0, pin_range(self->pin, self->map, self->size));
+	ASSERT_EQ(0, madvise(self->map, self->size, MADV_DONTNEED));
+	/* Written first, then read first. */
+	pattern_fill(self->map, self->frame, 11);
+	ASSERT_EQ(0, dev_read(self->pin, 0, self->buf, self->frame));
+	EXPECT_EQ(-1, pattern_check(self->buf, self->frame, 11));
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, madvise(self->map, self->size, MADV_DONTNEED));
+		EXPECT_EQ(0, check_both_ways(self->pin, self->map, self->frame, i, 20 + 2 * i,
+					     self->buf));
+	}
+	/* The device saw the unpinned region's last bytes: the same frames. */
+	ASSERT_EQ(0, unpin_range(self->pin));
+	EXPECT_EQ(-1, pattern_check(self->map + 3 * self->frame, self->frame, 27));
+}
+
+TEST_F(pin, writes_through_a_second_mapping_reach_the_device)
+{
+	char *second;
+
+	if (self->pin < 0)
+		SKIP(return, NO_PIN_DEVICE);
+	pattern_fill(self->map, self->size, 30);
+	ASSERT_EQ(0, pin_range(self->pin, self->map, self->size));
+	/* A second mapper, as a vhost-user backend maps guest RAM. */
+	ASSERT_EQ(0, cowbuf_map(self->fd, self->size, 0, PROT_READ | PROT_WRITE,
+				(void **)&second));
+	EXPECT_EQ(0, check_both_ways(self->pin, second, self->frame, 1, 31, self->buf));
+	EXPECT_EQ(-1, pattern_check(self->map + self->frame, self->frame, 32));
+	munmap(second, self->size);
+}
+
+TEST_F(pin, writes_of_a_forked_child_reach_the_device)
+{
+	int status;
+	pid_t pid;
+
+	if (self->pin < 0)
+		SKIP(return, NO_PIN_DEVICE);
+	pattern_fill(self->map, self->size, 40);
+	ASSERT_EQ(0, pin_range(self->pin, self->map, self->size));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		/* The pin is the parent's device's; the mapping is shared. */
+		pattern_fill(self->map + 2 * self->frame, self->frame, 41);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, dev_read(self->pin, 2 * self->frame, self->buf, self->frame));
+	EXPECT_EQ(-1, pattern_check(self->buf, self->frame, 41));
+	EXPECT_EQ(0, check_both_ways(self->pin, self->map, self->frame, 2, 42, self->buf));
+}
+
+/*
+ * With the scanner running, pinned frames are never write-protected or
+ * merged (identical pages here, all-zero frames of a huge region), and
+ * writes keep reaching the device.
+ */
+TEST_F(pin, the_scanner_leaves_pinned_frames_alone)
+{
+	static const char *const knobs[] = { "run", "pages_to_scan", "sleep_millisecs" };
+	long saved[3], shared, zero_before;
+	struct cowbuf_merge_info info;
+	struct cowbuf_range r;
+	int i;
+
+	if (self->pin < 0)
+		SKIP(return, NO_PIN_DEVICE);
+	if (!cowbuf_is_root())
+		SKIP(return, "needs root (the scanner's knobs)");
+	for (i = 0; i < 3; i++)
+		saved[i] = knob_get(knobs[i]);
+	/* Identical frames, or all-zero ones for a huge region. */
+	for (i = 0; i < 4; i++)
+		memset(self->map + i * self->frame, variant->huge ? 0 : 'm', self->frame);
+	ASSERT_EQ(0, pin_range(self->pin, self->map, self->size));
+	r = (struct cowbuf_range){ .addr = (uintptr_t)self->map, .length = self->size,
+				   .flags = COWBUF_MERGE_ENABLE };
+	ASSERT_EQ(0, ioctl(self->fd, COWBUF_IOC_MERGE, &r));
+	zero_before = knob_get("zero_pages");
+	ASSERT_EQ(0, knob_set("pages_to_scan", 4096));
+	ASSERT_EQ(0, knob_set("sleep_millisecs", 1));
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	memset(&info, 0, sizeof(info));
+	ASSERT_EQ(0, ioctl(self->fd, COWBUF_IOC_MERGE_INFO, &info));
+	shared = info.shared_pages;
+	EXPECT_EQ(0, shared);
+	EXPECT_EQ(zero_before, knob_get("zero_pages"));
+	EXPECT_EQ((long)(self->size / PAGE), committed(self->fd));
+	for (i = 0; i < 4; i++) {
+		EXPECT_EQ(0, check_both_ways(self->pin, self->map, self->frame, i, 50 + 2 * i,
+					     self->buf));
+		/* Made identical again, and scanned again: still apart. */
+		memset(self->map + i * self->frame, 'm', self->frame);
+	}
+	ASSERT_TRUE(wait_full_scans(2));
+	for (i = 0; i < 4; i++)
+		EXPECT_EQ(0, check_both_ways(self->pin, self->map, self->frame, i, 60 + 2 * i,
+					     self->buf));
+	/* Released, they merge. */
+	ASSERT_EQ(0, unpin_range(self->pin));
+	if (!variant->huge) {
+		for (i = 0; i < 4; i++)
+			memset(self->map + i * self->frame, 'm', self->frame);
+		ASSERT_TRUE(wait_full_scans(3));
+		memset(&info, 0, sizeof(info));
+		ASSERT_EQ(0, ioctl(self->fd, COWBUF_IOC_MERGE_INFO, &info));
+		EXPECT_EQ(4, info.shared_pages);
+	}
+	for (i = 2; i >= 0; i--)
+		ASSERT_EQ(0, knob_set(knobs[i], saved[i]));
+}
+
+/* A pinned frame held alone never leaves its region, nor gets a sharer. */
+TEST_F(pin, a_pinned_frame_is_neither_sent_nor_shared)
+{
+	int ch = cowbuf_channel_create(self->dev, COWBUF_FD_NONBLOCK);
+
+	if (self->pin < 0)
+		SKIP(return, NO_PIN_DEVICE);
+	ASSERT_GE(ch, 0);
+	pattern_fill(self->map, self->size, 70);
+	ASSERT_EQ(0, pin_range(self->pin, self->map + self->frame, self->frame));
+	EXPECT_EQ(-EBUSY, cowbuf_send(ch, self->map, self->size, COWBUF_MODE_MOVE));
+	EXPECT_EQ(-EBUSY, cowbuf_send(ch, self->map + self->frame, self->frame,
+				      COWBUF_MODE_SHARE));
+	EXPECT_EQ(-1, pattern_check(self->map, self->size, 70));
+	EXPECT_EQ(0, check_both_ways(self->pin, self->map + self->frame, self->frame, 0, 71,
+				     self->buf));
+	/* Unpinned, it goes. */
+	ASSERT_EQ(0, unpin_range(self->pin));
+	EXPECT_EQ(0, cowbuf_send(ch, self->map + self->frame, self->frame, COWBUF_MODE_MOVE));
+	close(ch);
+}
+
+/*
+ * The attack of a pin kept across a hand-over: the attacker SHAREs a frame
+ * to a second region of its own, splices it into a pipe from the first,
+ * MOVEs the second region's share to the victim and drops the first: the
+ * victim is left the frame's only holder, and the attacker's pipe still
+ * references it. The victim's writes must never reach the pipe. They copy;
+ * where the copy cannot be had (a 2 MiB frame in a memory cgroup with no
+ * room for it) the write gets SIGBUS and pinned_sigbus counts it.
+ */
+struct victim_case {
+	int ch;
+	int dev;
+	size_t frame;
+	bool limit;
+};
+
+static void victim_writes(void *arg)
+{
+	struct victim_case *c = arg;
+	char *map;
+	int fd;
+
+	fd = cowbuf_region_create(c->dev, c->frame, c->frame == PAGE ? 0 : COWBUF_REGION_HUGE);
+	if (fd < 0 || cowbuf_map(fd, c->frame, 0, PROT_READ | PROT_WRITE, (void **)&map))
+		_exit(10);
+	if (cowbuf_recv(c->ch, map, c->frame, NULL, NULL))
+		_exit(11);
+	if (c->limit && enter_limited_cgroup("cowbuf-pin", "1M"))
+		_exit(12);
+	/* The secret. */
+	memset(map, 'S', c->frame);
+	if (memchr(map, 'S', 1) != map)
+		_exit(13);
+	_exit(0);
+}
+
+TEST_F(pin, a_frame_that_was_shared_is_never_written_in_place_while_pinned)
+{
+	struct victim_case c = { .dev = self->dev, .frame = self->frame };
+	struct iovec iov = { .iov_base = self->map, .iov_len = PAGE };
+	int pipefd[2], second_fd, ch, status;
+	long sigbus = knob_get("pinned_sigbus");
+	char *second, *sink = malloc(PAGE);
+
+	ASSERT_NE(NULL, sink);
+	c.limit = variant->huge && cowbuf_is_root() &&
+		  !access("/sys/fs/cgroup/cgroup.subtree_control", W_OK);
+	ch = cowbuf_channel_create(self->dev, 0);
+	ASSERT_GE(ch, 0);
+	c.ch = cowbuf_channel_create(self->dev, 0);
+	ASSERT_GE(c.ch, 0);
+	second_fd = cowbuf_region_create(self->dev, self->frame,
+					 variant->huge ? COWBUF_REGION_HUGE : 0);
+	ASSERT_GE(second_fd, 0);
+	ASSERT_EQ(0, cowbuf_map(second_fd, self->frame, 0, PROT_READ | PROT_WRITE,
+				(void **)&second));
+
+	memset(self->map, 'p', self->frame);
+	ASSERT_EQ(0, cowbuf_send(ch, self->map, self->frame, COWBUF_MODE_SHARE));
+	ASSERT_EQ(0, cowbuf_recv(ch, second, self->frame, NULL, NULL));
+	ASSERT_EQ(0, pipe(pipefd));
+	ASSERT_EQ((ssize_t)PAGE, vmsplice(pipefd[1], &iov, 1, 0));
+	/* Two holders: the pipe's reference is no reason for EBUSY. */
+	ASSERT_EQ(0, cowbuf_send(c.ch, second, self->frame, COWBUF_MODE_MOVE));
+	ASSERT_EQ(0, cowbuf_decommit(self->fd, self->map, self->frame));
+
+	status = run_in_child(victim_writes, &c);
+	if (c.limit) {
+		EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS);
+		EXPECT_EQ(sigbus + 1, knob_get("pinned_sigbus"));
+		rmdir("/sys/fs/cgroup/cowbuf-pin");
+	} else {
+		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	/* What the pipe holds is what the attacker spliced, never the secret. */
+	ASSERT_EQ((ssize_t)PAGE, read(pipefd[0], sink, PAGE));
+	EXPECT_EQ(NULL, memchr(sink, 'S', PAGE));
+	EXPECT_EQ('p', sink[0]);
+
+	munmap(second, self->frame);
+	close(second_fd);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(c.ch);
+	close(ch);
+	free(sink);
+}
+
+/*
+ * A frame that was shared and is held alone again, unpinned, is the
+ * holder's own: a pin taken from then on is written through in place.
+ */
+TEST_F(pin, a_frame_shared_once_is_the_holders_own_again)
+{
+	int ch = cowbuf_channel_create(self->dev, 0), second_fd;
+	char *second;
+
+	if (self->pin < 0)
+		SKIP(return, NO_PIN_DEVICE);
+	ASSERT_GE(ch, 0);
+	second_fd = cowbuf_region_create(self->dev, self->frame,
+					 variant->huge ? COWBUF_REGION_HUGE : 0);
+	ASSERT_GE(second_fd, 0);
+	ASSERT_EQ(0, cowbuf_map(second_fd, self->frame, 0, PROT_READ | PROT_WRITE,
+				(void **)&second));
+	pattern_fill(self->map, self->frame, 80);
+	ASSERT_EQ(0, cowbuf_send(ch, self->map, self->frame, COWBUF_MODE_SHARE));
+	ASSERT_EQ(0, cowbuf_recv(ch, second, self->frame, NULL, NULL));
+	/* The second region lets go: the first holds the frame alone. */
+	ASSERT_EQ(0, cowbuf_decommit(second_fd, second, self->frame));
+	ASSERT_EQ(0, pin_range(self->pin, self->map, self->frame));
+	ASSERT_EQ(0, madvise(self->map, self->frame, MADV_DONTNEED));
+	EXPECT_EQ(0, check_both_ways(self->pin, self->map, self->frame, 0, 81, self->buf));
+	munmap(second, self->frame);
+	close(second_fd);
+	close(ch);
+}
+
+TEST_F(pin, the_pin_device_validates_its_arguments)
+{
+	if (self->pin < 0)
+		SKIP(return, NO_PIN_DEVICE);
+	EXPECT_EQ(-EINVAL, pin_range(self->pin, self->map + 1, PAGE));
+	EXPECT_EQ(-EINVAL, pin_range(self->pin, self->map, 0));
+	EXPECT_EQ(-EINVAL, dev_read(self->pin, 0, self->buf, 1));
+	ASSERT_EQ(0, pin_range(self->pin, self->map, PAGE));
+	EXPECT_EQ(-EINVAL, dev_read(self->pin, PAGE, self->buf, 1));
+	EXPECT_EQ(-EFAULT, dev_read(self->pin, 0, NULL, 1));
+}
+
+TEST_HARNESS_MAIN

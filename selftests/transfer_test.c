@@ -351,7 +351,7 @@ TEST_F(xfer, recv_discard_frees_a_message_no_range_can_take)
 	EXPECT_EQ(COWBUF_MODE_SHARE, args.mode);
 	EXPECT_EQ(1, queued(self->ch));
 	/* The sender's copy is untouched; the next message comes through. */
-	EXPECT_EQ(-1, pattern_check(self->src + PAGE, self->size - PAGE, 27));
+	EXPECT_EQ(-1, pattern_check_at(self->src + PAGE, self->size - PAGE, 27, PAGE));
 	ASSERT_EQ(0, cowbuf_recv(self->ch, self->dst, PAGE, &len, NULL));
 	EXPECT_EQ(PAGE, len);
 	EXPECT_EQ(-1, pattern_check(self->dst, PAGE, 27));

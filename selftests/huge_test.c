@@ -7,7 +7,9 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
@@ -235,6 +237,72 @@ TEST_F(huge, commit_through_a_read_only_mapping_maps_the_regions_frames)
 	EXPECT_EQ(1024, committed(self->fd));
 	munmap(other, 2 * HUGE);
 	munmap(ro, 2 * HUGE);
+}
+
+struct ro_reader {
+	volatile char *p;
+	atomic_int stop;
+};
+
+static void *read_first_pages(void *arg)
+{
+	struct ro_reader *r = arg;
+
+	while (!atomic_load(&r->stop))
+		(void)(r->p[0] + r->p[HUGE]);
+	return NULL;
+}
+
+/* Whether the page at @addr is mapped and anonymous (/proc/self/pagemap). */
+static int page_is_anonymous(const void *addr)
+{
+	uint64_t entry = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	off_t off = (uintptr_t)addr / PAGE * sizeof(entry);
+
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &entry, sizeof(entry), off) != sizeof(entry))
+		entry = 0;
+	close(fd);
+	/* Bit 63: present; bit 61: a file page or shared anonymous. */
+	return (entry >> 63 & 1) && !(entry >> 61 & 1);
+}
+
+/*
+ * The same with a reader mapping the new frames while COMMIT faults them in,
+ * through PTEs (a mapping mremap()ed off the 2 MiB grid): a write fault on
+ * the reader's read-only entry of a PROT_READ mapping would give the
+ * mapping a private anonymous copy; COMMIT faults such mappings in for
+ * reading, so no page of the mapping is ever anonymous.
+ */
+TEST_F(huge, commit_racing_readers_leaves_no_anonymous_page)
+{
+	struct ro_reader r = { 0 };
+	pthread_t thread;
+	char *area, *ro;
+	int i, anon = 0;
+
+	area = mmap(NULL, 3 * HUGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	ro = mmap(NULL, 2 * HUGE, PROT_READ, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	ro = mremap(ro, 2 * HUGE, 2 * HUGE, MREMAP_MAYMOVE | MREMAP_FIXED, area + PAGE);
+	ASSERT_EQ(area + PAGE, ro);
+	r.p = ro;
+	ASSERT_EQ(0, pthread_create(&thread, NULL, read_first_pages, &r));
+	for (i = 0; i < 100 && !anon; i++) {
+		ASSERT_EQ(0, cowbuf_decommit(self->fd, ro, 2 * HUGE));
+		ASSERT_EQ(0, cowbuf_commit(self->fd, ro, 2 * HUGE));
+		anon = page_is_anonymous(ro) || page_is_anonymous(ro + HUGE);
+	}
+	atomic_store(&r.stop, 1);
+	pthread_join(thread, NULL);
+	EXPECT_EQ(0, anon);
+	EXPECT_TRUE(all_zero(ro, 2 * HUGE));
+	munmap(ro, 2 * HUGE);
+	munmap(area, 3 * HUGE);
 }
 
 TEST_F(huge, splits_only_at_frame_boundaries)

@@ -173,9 +173,9 @@ static void print_values(const char *dir, const char *const *names, unsigned int
 static void print_dir(const char *dir)
 {
 	static const char *const names[] = {
-		"frames", "regions", "channels", "messages",
+		"frames", "regions", "channels", "messages", "pinned_sigbus",
 		"max_region_pages", "max_user_pages", "max_message_pages",
-		"max_queue_depth",
+		"max_queue_depth", "max_user_channels", "max_merge_ranges",
 	};
 
 	print_values(dir, names, ARRAY_SIZE(names));

@@ -4,7 +4,8 @@
 # make gauntlet, inside the VM (the debug lane): every part of the
 # reliability and security gauntlet in one boot, then a summary of what ran.
 #
-#   1. cowbuf-fuzz: cbcalls calls (default 1000000) with seed cbseed;
+#   1. cowbuf-fuzz: cbcalls calls (default 1000000) with seed cbseed, with
+#      the selftests' pin device loaded (long-term write pins);
 #   2. cowbuf-stress for cbsecs seconds, scanner at full speed, kill -9;
 #   3. the same under a 16 MiB cgroup v2 memory limit, then a run without
 #      it: the machine must recover (2 and 3: cowbuf_stress.sh);
@@ -101,8 +102,11 @@ CYCLES=50 $kst/cowbuf_module.sh || fail "cowbuf_module.sh"
 modprobe cowbuf || fail "modprobe"
 
 part 1 "ioctl fuzzer"
+# Long-term write pins beside everything else (selftests/pin).
+modprobe cowbuf_pin || fail "modprobe cowbuf_pin"
 t0=$(date +%s)
 cowbuf-fuzz -s "$seed" -n "$calls" -t 4 -k >/tmp/fuzz.log 2>&1 || fail "cowbuf-fuzz"
+modprobe -r cowbuf_pin || fail "unload cowbuf_pin"
 grep -v ' calls$' /tmp/fuzz.log
 fuzz_secs=$(($(date +%s) - t0))
 fuzz_calls=$(sed -n 's/^cowbuf-fuzz: \([0-9]*\) calls in .*/\1/p' /tmp/fuzz.log)

@@ -82,8 +82,8 @@ committed() {
 	awk '/^cowbuf-committed-pages:/ { print $2 }' /proc/$pid/fdinfo/3
 }
 
-# Nested TCG is slow: a boot took 310 s on 2026-12-03 (kselftest's timeout
-# for the whole program is 600 s).
+# A nested TCG guest takes minutes to boot; kselftest gives the whole
+# program 600 s.
 if wait_for "$tmp/console.log" GUEST-READY ${COWBUF_QEMU_BOOT_SECS:-450} && ! grep -q GUEST-FAIL "$tmp/console.log"; then
 	ok "the guest boots with its RAM in a cowbuf region"
 	echo "# $(grep -o 'GUEST-READY.*' "$tmp/console.log") s of guest uptime, $(($(date +%s) - start)) s here"

@@ -140,6 +140,7 @@ bool cowbuf_frame_merge_target(struct page *page);
 bool cowbuf_frame_may_share(struct page *page);
 void cowbuf_frame_share_locked(struct page *page);
 bool cowbuf_frame_was_shared(struct page *page);
+void cowbuf_frame_mark_shared_locked(struct page *page);
 void cowbuf_frame_settle_locked(struct page *page);
 void cowbuf_frame_unshare_locked(struct page *page);
 void cowbuf_frame_release(struct page *page);

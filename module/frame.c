@@ -398,6 +398,20 @@ bool cowbuf_frame_was_shared(struct page *page)
 }
 
 /**
+ * cowbuf_frame_mark_shared_locked() - treat a frame as having had a second
+ *	holder
+ * @page: the frame, locked by the caller
+ *
+ * For a frame that leaves its region while a reference may still be taken
+ * unseen through an entry that maps it (see "Pins and writes").
+ */
+void cowbuf_frame_mark_shared_locked(struct page *page)
+{
+	VM_WARN_ON_ONCE_PAGE(!PageLocked(page), page);
+	set_page_private(page, page_private(page) | COWBUF_FRAME_WAS_SHARED);
+}
+
+/**
  * cowbuf_frame_settle_locked() - note that a frame has one holder and no pin
  * @page: the frame, locked by the caller, which the caller found with one
  *	sharer and unpinned under the same hold of the lock

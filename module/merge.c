@@ -213,10 +213,10 @@ static DEFINE_SPINLOCK(scanner_refs_lock);
  * References the scanner itself holds to @page (scanner_refs_lock held):
  * one per slot of the chunk that had it, plus the other candidate's, plus
  * one per partner being write-protected. The reference of a slot merged
- * away from @page is not one of them, although the scanner drops it: until
- * the chunk's unmap, a stale read-only entry of that slot may still map
- * @page, so another holder of @page must see it as pinned and copy before
- * writing, or the merged slot would read that holder's bytes.
+ * away from @page, which the scanner drops at the end of the chunk, is not
+ * one of them: until then it is a reference no holder owns, and whoever
+ * looks at @page sees a pin (a holder left with it copies before writing,
+ * SEND waits), never less than there is.
  */
 static int scanner_refs(struct page *page)
 {
@@ -300,11 +300,28 @@ static bool slot_clean(struct cowbuf_region *region, pgoff_t pgoff,
 }
 
 /*
- * Point the slot @pgoff of @region, holding @page (locked, clean), at
- * @target (locked), which gains a share; @page loses the slot's share.
- * Unlocks both. The caller removes the slot's mappings and then drops the
- * slot's reference to @page (merge_scan_chunk() does both once per chunk):
- * until then a stale read-only entry maps @page, whose bytes are @target's.
+ * Remove the mappings of the slot @pgoff of @region, which holds @page
+ * (locked), then tell whether @page is pinned. The page lock keeps faults
+ * from mapping it again, so the answer holds while the lock is: no
+ * reference can be taken through an entry of the slot behind the check
+ * (GUP-fast takes no page lock), and a merge that follows leaves no stale
+ * entry mapping @page in a slot that no longer holds it, which would read
+ * what another holder of @page writes in place. KSM's write_protect_page()
+ * checks references after clearing the entry for the same reasons.
+ */
+static bool slot_unmap_pinned(struct cowbuf_region *region, pgoff_t pgoff,
+			      struct page *page)
+{
+	if (page_mapped(page))
+		cowbuf_region_unmap(region, pgoff, 1);
+	return cowbuf_frame_pinned_scanned(page);
+}
+
+/*
+ * Point the slot @pgoff of @region, holding @page (locked, clean, its
+ * mappings removed by slot_unmap_pinned()), at @target (locked), which
+ * gains a share; @page loses the slot's share. Unlocks both. The slot's
+ * reference to @page is dropped at the end of the chunk (scan_release()).
  */
 static void merge_slot(struct cowbuf_region *region, pgoff_t pgoff,
 		       struct page *page, struct page *target)
@@ -340,7 +357,7 @@ static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
 		target = m->targets[i];
 		lock_page(page);
 		if (!slot_clean(region, pgoff, page) ||
-		    cowbuf_frame_pinned_scanned(page)) {
+		    slot_unmap_pinned(region, pgoff, page)) {
 			unlock_page(page);
 			return NOT_MERGED;
 		}
@@ -496,7 +513,7 @@ static bool merge_with_unstable(struct cowbuf_region *region, pgoff_t pgoff,
 	if (xa_get_mark(&other->slots, found->pgoff, COWBUF_SLOT_DIRTY))
 		protect_slot(other, found->pgoff, target);
 	lock_page(page);
-	if (!slot_clean(region, pgoff, page) || cowbuf_frame_pinned_scanned(page))
+	if (!slot_clean(region, pgoff, page) || slot_unmap_pinned(region, pgoff, page))
 		goto out_unlock;
 	if (!trylock_page(target))
 		goto out_unlock;
@@ -572,7 +589,7 @@ static int merge_zero(struct cowbuf_region *region, pgoff_t index, struct page *
 		unlock_page(page);
 		return NOT_ZERO;
 	}
-	if (cowbuf_frame_pinned_scanned(page)) {
+	if (slot_unmap_pinned(region, index, page)) {
 		unlock_page(page);
 		return ZERO_KEPT;
 	}

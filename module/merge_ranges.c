@@ -289,12 +289,19 @@ long cowbuf_merge_ioctl(struct cowbuf_region *region, struct vm_area_struct *vma
 	if (!ret && list_empty(&region->merge_ranges) &&
 	    !list_empty(&region->merge_node))
 		cowbufd_remove_region(region);
+	/*
+	 * The copies are made without the global mutex, which nobody should
+	 * wait for behind one region's map_lock and copies: the range is out
+	 * of merging already, so nothing merges into its slots meanwhile (a
+	 * stable frame still shared, which another region merges into, is
+	 * shared all the same and copied).
+	 */
+	mutex_unlock(&cowbuf_merge_mutex);
 	if (!ret) {
 		down_write(&region->map_lock);
 		ret = region_unmerge(region, first, nr);
 		up_write(&region->map_lock);
 	}
-	mutex_unlock(&cowbuf_merge_mutex);
 	return ret;
 }
 

@@ -351,6 +351,38 @@ static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t index,
 }
 
 /*
+ * Without memory for the copy region_copy_pinned() needs: the extra
+ * reference of @page (locked, held by the slot @index alone) may be only
+ * passing - another thread's fault of the same frame, which waits for the
+ * page lock while holding it, or an unmap's TLB batch - so let it go, a
+ * little longer each time, and look again. Return: 0 if the frame is no
+ * longer pinned (still locked: the caller writes it in place),
+ * VM_FAULT_NOPAGE if the slot changed meanwhile (unlocked; the access
+ * faults again), or VM_FAULT_SIGBUS if it stays pinned (unlocked).
+ */
+static vm_fault_t region_wait_unpinned(struct cowbuf_region *region, pgoff_t index,
+				       struct page *page)
+{
+	int attempt;
+
+	for (attempt = 0; attempt < COWBUF_PIN_RETRIES; attempt++) {
+		unlock_page(page);
+		usleep_range(100 << attempt, 200 << attempt);
+		lock_page(page);
+		if (xa_load(&region->slots, index) != page ||
+		    cowbuf_frame_sharers(page) > 1) {
+			unlock_page(page);
+			return VM_FAULT_NOPAGE;
+		}
+		if (!cowbuf_frame_pinned_in_fault(page))
+			return 0;
+	}
+	unlock_page(page);
+	atomic_long_inc(&cowbuf_nr_pinned_sigbus);
+	return VM_FAULT_SIGBUS;
+}
+
+/*
  * A write to the frame @page (locked, map_lock held for read) that the slot
  * @index holds alone, but that is pinned and COWBUF_FRAME_WAS_SHARED: the
  * pin may be another holder's (a pipe after vmsplice() through a region the
@@ -359,25 +391,42 @@ static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t index,
  * slot gets a copy to write. Another mapping of the slot may map the frame
  * writable (a slot that was written before): its entries go before the
  * bytes are copied, and with the page lock held no fault maps them again,
- * so no write is lost. Without memory for the copy the write fails: the
- * frame stays as it is, the access gets SIGBUS and pinned_sigbus counts it.
- * Unlocks @page. Return: VM_FAULT_NOPAGE (the access faults the copy in) or
- * VM_FAULT_SIGBUS.
+ * so no write is lost. Without memory for the copy the write waits for a
+ * passing reference to go (region_wait_unpinned()); one that stays fails
+ * the write: the frame stays as it is, the access gets SIGBUS and
+ * pinned_sigbus counts it.
+ * Return: 0 with @page still locked if it may be written in place after
+ * all; otherwise, @page unlocked, VM_FAULT_NOPAGE (the access faults the
+ * copy in) or VM_FAULT_SIGBUS.
  */
 static vm_fault_t region_copy_pinned(struct cowbuf_region *region, pgoff_t index,
 				     struct page *page)
 {
 	struct page *copy = cowbuf_frame_alloc_like(page);
 
-	if (!copy) {
-		unlock_page(page);
-		atomic_long_inc(&cowbuf_nr_pinned_sigbus);
-		return VM_FAULT_SIGBUS;
-	}
+	if (!copy)
+		return region_wait_unpinned(region, index, page);
 	cowbuf_region_unmap(region, index, 1);
 	cowbuf_frame_copy(copy, page);
 	region_replace_slot(region, index, page, copy, false);
 	return VM_FAULT_NOPAGE;
+}
+
+/*
+ * Let a write to the frame @page (locked, map_lock held for read), which the
+ * slot @index holds alone, go in place, pinned or not: a pin of a frame not
+ * COWBUF_FRAME_WAS_SHARED is this region's own (see "Pins and writes" in
+ * frame.c), and the caller found a marked one unpinned. Written from now
+ * on: the merge scanner must look again. Return: VM_FAULT_LOCKED.
+ */
+static vm_fault_t region_write_in_place(struct cowbuf_region *region, pgoff_t index,
+					struct page *page)
+{
+	if (cowbuf_frame_was_shared(page))
+		cowbuf_frame_settle_locked(page);
+	if (!xa_get_mark(&region->slots, index, COWBUF_SLOT_DIRTY))
+		xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
+	return VM_FAULT_LOCKED;
 }
 
 /*
@@ -428,17 +477,10 @@ static vm_fault_t cowbuf_region_page_mkwrite(struct vm_fault *vmf)
 	} else if (cowbuf_frame_was_shared(page) &&
 		   cowbuf_frame_pinned_in_fault(page)) {
 		ret = region_copy_pinned(region, index, page);
+		if (!ret)
+			ret = region_write_in_place(region, index, page);
 	} else {
-		/*
-		 * Held alone: written in place, pinned or not (a pin of an
-		 * unmarked frame is this region's own, see "Pins and writes").
-		 * Written from now on: the merge scanner must look again.
-		 */
-		if (cowbuf_frame_was_shared(page))
-			cowbuf_frame_settle_locked(page);
-		if (!xa_get_mark(&region->slots, index, COWBUF_SLOT_DIRTY))
-			xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
-		ret = VM_FAULT_LOCKED;
+		ret = region_write_in_place(region, index, page);
 	}
 	up_read(&region->map_lock);
 	return ret;
@@ -839,13 +881,17 @@ static int region_zero_partial(struct cowbuf_region *region, pgoff_t first,
 	if (!page)
 		goto out_unlock;
 	lock_page(page);
-	if (cowbuf_frame_sharers(page) > 1) {
+	/* Zeroed in place only where a write would go in place (.page_mkwrite). */
+	if (cowbuf_frame_sharers(page) > 1 ||
+	    (cowbuf_frame_was_shared(page) && cowbuf_frame_pinned(page))) {
 		page = region_copy_slot(region, index, page, false);
 		if (!page) {
 			ret = -ENOMEM;
 			goto out_unlock;
 		}
 		lock_page(page);
+	} else if (cowbuf_frame_was_shared(page)) {
+		cowbuf_frame_settle_locked(page);
 	}
 	for (; first < end; first++)
 		clear_highpage(page + (first & mask));
@@ -946,10 +992,23 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 				mapped = true;
 				pinned = cowbuf_frame_sharers(page) == 1 &&
 					 cowbuf_frame_pinned(page);
-			}
-			/* Alone and unpinned: see "Pins and writes" (frame.c). */
-			if (!pinned && cowbuf_frame_sharers(page) == 1)
+				/*
+				 * Mapped again by a racing fault: until the
+				 * unmap below, a reference may still be taken
+				 * through that entry, unseen. A frame moved
+				 * so is marked as if it had had a second
+				 * holder (see "Pins and writes", frame.c).
+				 */
+				if (!pinned && msg->mode == COWBUF_MODE_MOVE)
+					cowbuf_frame_mark_shared_locked(page);
+			} else if (cowbuf_frame_sharers(page) == 1) {
+				/*
+				 * Idle: no entry maps it and, with map_lock
+				 * held, none will; nothing but its holder
+				 * references it.
+				 */
 				cowbuf_frame_settle_locked(page);
+			}
 			cowbuf_frame_mark_sent_locked(page);
 			/* Nothing can take references by the billion meanwhile. */
 			if (msg->mode == COWBUF_MODE_SHARE && !cowbuf_frame_may_share(page))

@@ -84,9 +84,12 @@ committed() {
 
 # A nested TCG guest takes minutes to boot; kselftest gives the whole
 # program 600 s.
-if wait_for "$tmp/console.log" GUEST-READY ${COWBUF_QEMU_BOOT_SECS:-450} && ! grep -q GUEST-FAIL "$tmp/console.log"; then
+boot_secs=${COWBUF_QEMU_BOOT_SECS:-450}
+if wait_for "$tmp/console.log" GUEST-READY "$boot_secs" &&
+	! grep -q GUEST-FAIL "$tmp/console.log"; then
 	ok "the guest boots with its RAM in a cowbuf region"
-	echo "# $(grep -o 'GUEST-READY.*' "$tmp/console.log") s of guest uptime, $(($(date +%s) - start)) s here"
+	ready=$(grep -o 'GUEST-READY.*' "$tmp/console.log")
+	echo "# $ready s of guest uptime, $(($(date +%s) - start)) s here"
 else
 	not_ok "the guest boots with its RAM in a cowbuf region"
 	tail -n 5 "$tmp/console.log" "$tmp/qemu.log" | sed 's/^/# /'

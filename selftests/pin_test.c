@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 
@@ -393,6 +394,48 @@ TEST_F(pin, a_frame_that_was_shared_is_never_written_in_place_while_pinned)
 	close(pipefd[0]);
 	close(pipefd[1]);
 	close(c.ch);
+	close(ch);
+	free(sink);
+}
+
+/*
+ * Punching part of a huge frame zeroes it in place only where a write would
+ * go in place: a frame that was shared and is pinned (a pipe) is copied
+ * first, and the pipe keeps its bytes.
+ */
+TEST_F(pin, punching_a_pinned_frame_that_was_shared_copies_it)
+{
+	struct iovec iov = { .iov_base = self->map, .iov_len = PAGE };
+	int ch, second_fd, pipefd[2];
+	char *second, *sink;
+
+	if (!variant->huge)
+		SKIP(return, "only a huge frame can be punched in part");
+	ch = cowbuf_channel_create(self->dev, 0);
+	sink = malloc(PAGE);
+	ASSERT_NE(NULL, sink);
+	ASSERT_GE(ch, 0);
+	second_fd = cowbuf_region_create(self->dev, self->frame, COWBUF_REGION_HUGE);
+	ASSERT_GE(second_fd, 0);
+	ASSERT_EQ(0, cowbuf_map(second_fd, self->frame, 0, PROT_READ | PROT_WRITE,
+				(void **)&second));
+	memset(self->map, 'q', self->frame);
+	ASSERT_EQ(0, cowbuf_send(ch, self->map, self->frame, COWBUF_MODE_SHARE));
+	ASSERT_EQ(0, cowbuf_recv(ch, second, self->frame, NULL, NULL));
+	ASSERT_EQ(0, pipe(pipefd));
+	ASSERT_EQ((ssize_t)PAGE, vmsplice(pipefd[1], &iov, 1, 0));
+	ASSERT_EQ(0, cowbuf_decommit(self->fd, self->map, self->frame));
+	/* The second region holds the pinned frame alone, and punches it. */
+	ASSERT_EQ(0, fallocate(second_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, PAGE));
+	EXPECT_TRUE(all_zero(second, PAGE));
+	EXPECT_EQ('q', second[PAGE]);
+	ASSERT_EQ((ssize_t)PAGE, read(pipefd[0], sink, PAGE));
+	EXPECT_EQ('q', sink[0]);
+	EXPECT_EQ('q', sink[PAGE - 1]);
+	munmap(second, self->frame);
+	close(second_fd);
+	close(pipefd[0]);
+	close(pipefd[1]);
 	close(ch);
 	free(sink);
 }

@@ -996,8 +996,8 @@ int cowbuf_region_take(struct vm_area_struct *vma, pgoff_t first,
 				 * Mapped again by a racing fault: until the
 				 * unmap below, a reference may still be taken
 				 * through that entry, unseen. A frame moved
-				 * so is marked as if it had had a second
-				 * holder (see "Pins and writes", frame.c).
+				 * so is treated as once shared (see "Pins
+				 * and writes", frame.c).
 				 */
 				if (!pinned && msg->mode == COWBUF_MODE_MOVE)
 					cowbuf_frame_mark_shared_locked(page);

@@ -880,7 +880,7 @@ FIXTURE_TEARDOWN(frag)
 }
 
 /* Filling the guest takes a while under KASAN and TCG. */
-TEST_F_TIMEOUT(frag, fragmented_memory_gives_enomem_and_sigbus, 240)
+TEST_F_TIMEOUT(frag, fragmented_memory_gives_enomem_and_sigbus, 420)
 {
 	size_t chunk = 16UL << 20, filled = 0, cap, i;
 	struct sigaction sa = { .sa_handler = on_sigbus }, old_sa;

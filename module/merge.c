@@ -156,8 +156,10 @@ static bool pages_equal(struct page *a, struct page *b)
  * @protect: the slot was written and is worth write-protecting now
  * @has_stored: @stored is valid
  * @merged: the slot no longer holds @page: unmap, then drop its reference
- * @looked: @match holds what worth_protecting() found, still valid for
- *	merge_candidate(); otherwise merge_candidate() looks itself
+ * @looked: @match holds what worth_protecting() found, valid for
+ *	merge_candidate() while cowbuf_table_gen is still @gen; otherwise
+ *	merge_candidate() looks itself
+ * @gen: cowbuf_table_gen when @match was looked up
  * @match: what the table holds for @hash
  */
 struct cowbuf_scan_slot {
@@ -166,6 +168,7 @@ struct cowbuf_scan_slot {
 	unsigned long hash;
 	unsigned long stored;
 	struct cowbuf_match match;
+	unsigned long gen;
 	bool looked;
 	bool rehash;
 	bool broken;
@@ -781,7 +784,7 @@ static bool merge_candidate(struct cowbuf_region *region, struct cowbuf_scan_slo
 	if (zero == ZERO_RELEASED) {
 		ret = MERGED_NOW;
 	} else {
-		if (!s->looked)
+		if (!s->looked || s->gen != cowbuf_table_gen)
 			cowbuf_table_lookup(region, s->pgoff, s->page, s->hash, &s->match);
 		ret = merge_into_stable(region, s->pgoff, s->page, &s->match);
 	}
@@ -875,10 +878,13 @@ static void protect_partners(void)
  *
  * Its lookup is the one merge_candidate() would make, which then uses it
  * (@s->looked): only the scanner changes the table, and the entries that
- * the merges of the chunk's earlier slots add or remove are under those
- * slots' own hashes. So unless another slot of the chunk has this one's
- * hash (then merge_candidate() looks again), the entries found stay, and
- * stay all there is.
+ * the merges of the chunk's earlier slots add are under those slots' own
+ * hashes. So unless another slot of the chunk has this one's hash (then
+ * merge_candidate() looks again), the entries found are all there is, and
+ * they stay unless an entry leaves the table or changes kind meanwhile
+ * (cowbuf_table_gen; a slot hashed as zero but found written gets another
+ * hash, and a pinned partner left writable is dropped): then
+ * merge_candidate() looks again rather than use an entry that may be gone.
  */
 static bool worth_protecting(struct cowbuf_region *region, struct cowbuf_scan_slot *s,
 			     int i, int n)
@@ -893,6 +899,7 @@ static bool worth_protecting(struct cowbuf_region *region, struct cowbuf_scan_sl
 			return true;
 	cowbuf_table_lookup(region, s->pgoff, s->page, s->hash, m);
 	s->looked = true;
+	s->gen = cowbuf_table_gen;
 	if (m->partner)
 		note_partner(m->partner);
 	return m->nr_targets > 0 || m->partner;

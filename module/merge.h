@@ -151,6 +151,7 @@ struct cowbuf_match {
 };
 
 /* merge_table.c */
+extern unsigned long cowbuf_table_gen;
 int cowbuf_merge_table_init(void);
 void cowbuf_merge_table_exit(void);
 void cowbuf_merge_table_end_pass(void);

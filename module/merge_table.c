@@ -177,8 +177,16 @@ static void node_free(struct cowbuf_merge_node *node)
 }
 
 /* Drop a stable entry and the table's reference to its frame. */
+/*
+ * Bumped whenever an entry leaves the table or changes kind (under
+ * cowbuf_merge_mutex): a lookup's result (struct cowbuf_match) is still
+ * valid only while this stays the same.
+ */
+unsigned long cowbuf_table_gen;
+
 static void stable_remove(struct cowbuf_merge_node *node)
 {
+	cowbuf_table_gen++;
 	rhltable_remove(&cowbuf_merge_table, &node->hnode, cowbuf_merge_params);
 	list_del(&node->list);
 	lock_page(node->page);
@@ -196,6 +204,7 @@ void cowbuf_candidate_remove(struct cowbuf_merge_node *node)
 {
 	unsigned long *word = hash_word(node->region, node->pgoff);
 
+	cowbuf_table_gen++;
 	rhltable_remove(&cowbuf_merge_table, &node->hnode, cowbuf_merge_params);
 	list_del(&node->list);
 	*word &= ~(COWBUF_HASH_CANDIDATE | COWBUF_HASH_RECHECK);
@@ -338,6 +347,7 @@ void cowbuf_candidate_make_stable(struct cowbuf_merge_node *node, struct page *p
 	struct cowbuf_merge_node *other;
 	struct rhlist_head *list, *pos;
 
+	cowbuf_table_gen++;
 	*word = node->hash | COWBUF_HASH_STORED;
 	atomic_long_dec(&cowbuf_merge_stats.pages_unshared);
 	list_move_tail(&node->list, &cowbuf_stable_list);

@@ -1203,6 +1203,110 @@ TEST_F(merge, merged_pages_travel_and_stay_isolated)
 	close(ch);
 }
 
+/*
+ * A stable frame that a SEND took is merged into no more: its table entry
+ * names the user who merged it, and the frame may be another user's now.
+ * Identical pages written later pair up on their own instead.
+ */
+TEST_F(merge, a_stable_frame_that_was_sent_takes_no_more_merges)
+{
+	int ch, dst_fd;
+	char *dst;
+
+	fill_page(self->map, 5000);
+	fill_page(self->map + PAGE, 5000);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	ASSERT_EQ(0, knob_set("run", 0));
+	ASSERT_EQ(2, shared_pages(self->fd));
+
+	ch = cowbuf_channel_create(self->dev, 0);
+	ASSERT_GE(ch, 0);
+	dst_fd = cowbuf_region_create(self->dev, PAGE, 0);
+	ASSERT_GE(dst_fd, 0);
+	ASSERT_EQ(0, cowbuf_map(dst_fd, PAGE, 0, PROT_READ | PROT_WRITE, (void **)&dst));
+	ASSERT_EQ(0, cowbuf_send(ch, self->map + PAGE, PAGE, COWBUF_MODE_MOVE));
+	ASSERT_EQ(0, cowbuf_recv(ch, dst, PAGE, NULL, NULL));
+
+	/* Two more copies: they merge with each other, not into the sent frame. */
+	fill_page(self->map + 2 * PAGE, 5000);
+	fill_page(self->map + 3 * PAGE, 5000);
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(3));
+	ASSERT_EQ(0, knob_set("run", 0));
+	/* Page 0 shares with dst; pages 2 and 3 with each other. */
+	EXPECT_EQ(3, shared_pages(self->fd));
+	EXPECT_EQ(2, knob_get("pages_shared"));
+	EXPECT_EQ(-1, pattern_check(dst, PAGE, 5000));
+
+	munmap(dst, PAGE);
+	close(dst_fd);
+	close(ch);
+}
+
+/*
+ * What the scanner allocates for a region - a hash block per 512 pages it
+ * hashed, table entries - is charged to the memory cgroup of the region's
+ * creator, not to nobody: a region of sparse pages costs its owner a block
+ * per page.
+ */
+struct acct_case {
+	int ready[2];
+	int done[2];
+};
+
+static void hold_sparse_region(void *arg)
+{
+	struct acct_case *c = arg;
+	size_t size = 1UL << 30;
+	int dev, fd, i;
+	char *map, x;
+
+	if (enter_limited_cgroup("cowbuf-acct", "max"))
+		_exit(10);
+	dev = cowbuf_open();
+	fd = cowbuf_region_create(dev, size, COWBUF_REGION_MERGEABLE);
+	if (fd < 0 || cowbuf_map(fd, size, 0, PROT_READ | PROT_WRITE, (void **)&map))
+		_exit(11);
+	/* One page of its own in every 2 MiB: 512 pages, 512 hash blocks. */
+	for (i = 0; i < 512; i++)
+		fill_page(map + (size_t)i * (2 << 20), 6000 + i);
+	if (write(c->ready[1], "r", 1) != 1 || read(c->done[0], &x, 1) != 1)
+		_exit(12);
+	_exit(0);
+}
+
+TEST_F(merge, table_memory_is_charged_to_the_regions_cgroup)
+{
+	struct acct_case c;
+	long before, after;
+	int status;
+	pid_t pid;
+	char x;
+
+	if (access("/sys/fs/cgroup/cgroup.subtree_control", W_OK))
+		SKIP(return, "needs cgroup v2 at /sys/fs/cgroup");
+	ASSERT_EQ(0, pipe(c.ready));
+	ASSERT_EQ(0, pipe(c.done));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid)
+		hold_sparse_region(&c);
+	ASSERT_EQ(1, read(c.ready[0], &x, 1));
+	before = sysfs_read_long("/sys/fs/cgroup/cowbuf-acct", "memory.current");
+	ASSERT_EQ(0, knob_set("run", 1));
+	ASSERT_TRUE(wait_full_scans(2));
+	ASSERT_EQ(0, knob_set("run", 0));
+	after = sysfs_read_long("/sys/fs/cgroup/cowbuf-acct", "memory.current");
+	TH_LOG("the region's cgroup: %ld bytes before the scan, %ld after", before, after);
+	/* 512 blocks of a page each, at least. */
+	EXPECT_GE(after - before, (long)(512 * PAGE));
+	ASSERT_EQ(1, write(c.done[1], "d", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	rmdir("/sys/fs/cgroup/cowbuf-acct");
+}
+
 #define CROWD_PAGES	4096
 
 /*

@@ -34,7 +34,13 @@
  * lock is held, so whoever changes a slot takes the old frame's page lock
  * once after the change ("lock barrier") and only then removes the mappings:
  * no stale entry can be installed behind its back. Filling an empty huge
- * slot takes the barrier of the huge zero frame for the same reason.
+ * slot takes the barrier of the huge zero frame for the same reason, but
+ * only in a region that has handed that frame to a fault: the zero frame is
+ * one for all regions, and a region that never mapped it must not wait for
+ * other users' read faults (region_zero_barrier()). Whoever holds the zero
+ * frame's page lock holds it only while the fault core maps it: the page
+ * table was preallocated before .fault (__do_fault()), so nothing in that
+ * section allocates or sleeps.
  *
  * Huge regions fault their frames in after map_lock is dropped (COMMIT,
  * RECV: region_fault_in(), under mmap_lock only), since the fault
@@ -156,6 +162,9 @@ void cowbuf_frame_lock_barrier(struct page *page);
  *	unmap_mapping_range() reaches every mapping of the region (invariant)
  * @map_lock: see the locking overview; orders faults against slot changes
  * @fill_lock: orders zero-page mappings against commits of empty slots
+ * @zero_handed_out: a read fault of an empty slot of this huge region has
+ *	been given the huge zero frame (set once, under @fill_lock and
+ *	@map_lock read; read under @fill_lock or @map_lock write)
  * @slots: slot index (page offset >> @order) -> frame (struct page *, the
  *	head page of a huge frame); absent means uncommitted
  * @nr_pages: the region's size in pages (invariant)
@@ -189,6 +198,7 @@ struct cowbuf_region {
 	struct address_space mapping;
 	struct rw_semaphore map_lock;	/* see the locking overview */
 	struct mutex fill_lock;		/* see the locking overview */
+	bool zero_handed_out;
 	struct xarray slots;
 	pgoff_t nr_pages;
 	unsigned int order;

@@ -145,6 +145,19 @@ void cowbuf_region_uncharge(struct cowbuf_region *region, unsigned long nr)
 }
 
 /*
+ * After empty slots of @region got frames: wait for read faults still
+ * mapping the huge zero frame into them (the lock barrier of the locking
+ * overview), so that unmapping the slots next removes what they mapped.
+ * Called under fill_lock or map_lock (write), which order the test of
+ * zero_handed_out after any fault that handed the frame out.
+ */
+static void region_zero_barrier(struct cowbuf_region *region)
+{
+	if (region->order && READ_ONCE(region->zero_handed_out))
+		cowbuf_frame_lock_barrier(cowbuf_frame_huge_zero());
+}
+
+/*
  * Commit the empty slot @index from a fault (map_lock held for read).
  * Return: 0 when the slot holds a frame (ours or a racing fault's), or
  * VM_FAULT_SIGBUS when a cap, the memory cgroup or (huge frames)
@@ -173,9 +186,7 @@ static vm_fault_t region_fill_slot(struct cowbuf_region *region, pgoff_t index)
 		return 0;
 	}
 	xa_set_mark(&region->slots, index, COWBUF_SLOT_DIRTY);
-	/* Wait for read faults still mapping the huge zero frame here. */
-	if (region->order)
-		cowbuf_frame_lock_barrier(cowbuf_frame_huge_zero());
+	region_zero_barrier(region);
 	/* Zero-page entries for this slot would now hide the frame. */
 	cowbuf_region_unmap(region, index, 1);
 	mutex_unlock(&region->fill_lock);
@@ -202,6 +213,8 @@ static struct page *region_get_huge_zero(struct cowbuf_region *region,
 		mutex_unlock(&region->fill_lock);
 		return NULL;
 	}
+	if (!region->zero_handed_out)
+		WRITE_ONCE(region->zero_handed_out, true);
 	get_page(zero);
 	lock_page(zero);
 	mutex_unlock(&region->fill_lock);
@@ -804,8 +817,8 @@ static int region_commit(struct cowbuf_region *region, struct vm_area_struct *vm
 		xa_set_mark(&region->slots, first + i, COWBUF_SLOT_DIRTY);
 	}
 	/* Zero-page entries of the range would hide the new frames. */
-	if (region->order && nr_new)
-		cowbuf_frame_lock_barrier(cowbuf_frame_huge_zero());
+	if (nr_new)
+		region_zero_barrier(region);
 	cowbuf_region_unmap(region, first, nr);
 	if (vma && !region->order)
 		region_prefault(region, vma, addr, first, nr);
@@ -1148,8 +1161,7 @@ int cowbuf_region_place(struct vm_area_struct *vma, unsigned long addr,
 	}
 	xas_unlock(&xas);
 
-	if (region->order)
-		cowbuf_frame_lock_barrier(cowbuf_frame_huge_zero());
+	region_zero_barrier(region);
 	region_drop_frames(region, first, nr, old, nr);
 	if (delta < 0)
 		cowbuf_region_uncharge(region, -delta << region->order);

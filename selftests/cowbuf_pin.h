@@ -38,9 +38,19 @@ struct cowbuf_pin_io {
 	__u64 buf;
 };
 
+/*
+ * CBPIN_IOC_LOCK takes a reference to the page mapped at the user address
+ * given (__u64, page-aligned; looked up for reading, so nothing is written
+ * or committed) and holds the page lock of its frame until CBPIN_IOC_UNLOCK
+ * or close: a fault or a slot change waiting for that lock shows whom it
+ * waits for. EBUSY if the file holds a lock already.
+ */
+
 #define CBPIN_IOC_PIN	_IOW('P', 0x01, struct cowbuf_pin_range)
 #define CBPIN_IOC_UNPIN	_IO('P', 0x02)
 #define CBPIN_IOC_READ	_IOW('P', 0x03, struct cowbuf_pin_io)
 #define CBPIN_IOC_WRITE	_IOW('P', 0x04, struct cowbuf_pin_io)
+#define CBPIN_IOC_LOCK	_IOW('P', 0x05, __u64)
+#define CBPIN_IOC_UNLOCK	_IO('P', 0x06)
 
 #endif /* _COWBUF_PIN_H */

@@ -482,4 +482,129 @@ TEST_F(pin, the_pin_device_validates_its_arguments)
 	EXPECT_EQ(-EFAULT, dev_read(self->pin, 0, NULL, 1));
 }
 
+/*
+ * Wait up to @ms for the child @pid; its wait status, or -1 if it still
+ * runs.
+ */
+static int wait_child_ms(pid_t pid, int ms)
+{
+	int status, i;
+
+	for (i = 0; i < ms / 10; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* A child that runs @fn on @map and exits 0 when it returns 0. */
+static pid_t start_child(int (*fn)(int fd, char *map), int fd, char *map)
+{
+	pid_t pid = fork();
+
+	if (!pid)
+		_exit(fn(fd, map) ? 1 : 0);
+	return pid;
+}
+
+/*
+ * The wait status of the child @pid if it ends within 20 s while the device
+ * holds its lock; else -1, after letting the child go and reaping it.
+ */
+static int child_ends_while_locked(int pin, pid_t pid)
+{
+	int status = wait_child_ms(pid, 20000);
+
+	if (status != -1)
+		return status;
+	ioctl(pin, CBPIN_IOC_UNLOCK);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+static int commit_first(int fd, char *map)
+{
+	return cowbuf_commit(fd, map, HUGE);
+}
+
+static int commit_second(int fd, char *map)
+{
+	return cowbuf_commit(fd, map + HUGE, HUGE);
+}
+
+static int write_first(int fd, char *map)
+{
+	map[0] = 1;
+	return 0;
+}
+
+/*
+ * The huge zero frame is one for every region. A read fault of an empty
+ * huge slot holds its page lock while the fault core maps it, so whoever
+ * fills an empty slot must wait for such faults, but only in a region that
+ * has handed the zero frame out: a region that never did commits and fills
+ * its slots without waiting for other regions' read faults. The device
+ * holds the zero frame's lock here, as a read fault being mapped would.
+ */
+TEST(filling_a_huge_region_waits_only_for_its_own_zero_frame_faults)
+{
+	char *reader_map, *fresh_map;
+	int dev, reader, fresh, pin;
+	uint64_t addr;
+	pid_t child;
+	int status;
+
+	pin = open("/dev/cowbuf_pin", O_RDWR | O_CLOEXEC);
+	if (pin < 0)
+		SKIP(return, NO_PIN_DEVICE);
+	ASSERT_EQ(0, open_mapped_region(&dev, &reader, &reader_map, 2 * HUGE,
+					COWBUF_REGION_HUGE | COWBUF_FD_CLOEXEC));
+	fresh = cowbuf_region_create(dev, 2 * HUGE, COWBUF_REGION_HUGE | COWBUF_FD_CLOEXEC);
+	ASSERT_LE(0, fresh);
+	ASSERT_EQ(0, cowbuf_map(fresh, 2 * HUGE, 0, PROT_READ | PROT_WRITE,
+				(void **)&fresh_map));
+
+	/* A read of an empty slot: the zero frame, which the device locks. */
+	ASSERT_EQ(0, reader_map[0]);
+	addr = (uintptr_t)reader_map;
+	ASSERT_EQ(0, ioctl(pin, CBPIN_IOC_LOCK, &addr));
+	ASSERT_EQ(-1, ioctl(pin, CBPIN_IOC_LOCK, &addr));
+	ASSERT_EQ(EBUSY, errno);
+
+	/* The fresh region commits, and a write fills a slot, meanwhile. */
+	child = start_child(commit_first, fresh, fresh_map);
+	ASSERT_LT(0, child);
+	ASSERT_EQ(0, child_ends_while_locked(pin, child));
+	child = start_child(write_first, fresh, fresh_map + HUGE);
+	ASSERT_LT(0, child);
+	ASSERT_EQ(0, child_ends_while_locked(pin, child));
+
+	/* The region that mapped the zero frame waits for the lock. */
+	child = start_child(commit_second, reader, reader_map);
+	ASSERT_LT(0, child);
+	status = wait_child_ms(child, 500);
+	ASSERT_EQ(0, ioctl(pin, CBPIN_IOC_UNLOCK));
+	EXPECT_EQ(-1, status);
+	if (status == -1)
+		ASSERT_EQ(child, waitpid(child, &status, 0));
+	EXPECT_EQ(0, status);
+	EXPECT_EQ(0, reader_map[HUGE]);
+	EXPECT_EQ(512, committed(reader));
+	EXPECT_EQ(1024, committed(fresh));
+
+	/* CBPIN_IOC_LOCK looks pages up for reading: EFAULT on a hole. */
+	addr = 0;
+	EXPECT_EQ(-1, ioctl(pin, CBPIN_IOC_LOCK, &addr));
+	EXPECT_EQ(EFAULT, errno);
+	addr = (uintptr_t)reader_map + 1;
+	EXPECT_EQ(-1, ioctl(pin, CBPIN_IOC_LOCK, &addr));
+	EXPECT_EQ(EINVAL, errno);
+
+	munmap(fresh_map, 2 * HUGE);
+	close(fresh);
+	close_mapped_region(dev, reader, reader_map, 2 * HUGE);
+	close(pin);
+}
+
 TEST_HARNESS_MAIN

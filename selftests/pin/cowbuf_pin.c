@@ -7,7 +7,8 @@
  * pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM), the pin VFIO type1 and
  * RDMA memory registration take, and reads and writes the pinned pages
  * through the kernel's mapping of them, as a device's DMA would: what the
- * test sees is what a real device would see. Never load it on a machine
+ * test sees is what a real device would see. It can also hold the page lock
+ * of one frame (CBPIN_IOC_LOCK), for tests of who waits for whom. Never load it on a machine
  * whose users are not tests: any user who can open the node can pin memory
  * of their own for as long as they like.
  */
@@ -20,6 +21,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/pagemap.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -32,11 +34,14 @@
  * @lock: protects the fields below
  * @pages: the pinned pages, or NULL
  * @nr_pages: entries of @pages
+ * @locked: the frame whose page lock the file holds (CBPIN_IOC_LOCK), with
+ *	a reference, or NULL
  */
 struct cbpin_file {
 	struct mutex lock;	/* protects the fields below */
 	struct page **pages;
 	unsigned long nr_pages;
+	struct page *locked;
 };
 
 static void cbpin_unpin(struct cbpin_file *pf)
@@ -79,6 +84,42 @@ static long cbpin_pin(struct cbpin_file *pf, void __user *uarg)
 	pf->nr_pages = nr;
 	mutex_unlock(&pf->lock);
 	return 0;
+}
+
+static long cbpin_lock(struct cbpin_file *pf, void __user *uarg)
+{
+	struct page *page;
+	u64 addr;
+	int got;
+
+	if (copy_from_user(&addr, uarg, sizeof(addr)))
+		return -EFAULT;
+	if (!PAGE_ALIGNED(addr))
+		return -EINVAL;
+	got = get_user_pages_fast(addr, 1, 0, &page);
+	if (got != 1)
+		return got < 0 ? got : -EFAULT;
+	mutex_lock(&pf->lock);
+	if (pf->locked) {
+		mutex_unlock(&pf->lock);
+		put_page(page);
+		return -EBUSY;
+	}
+	page = compound_head(page);
+	lock_page(page);
+	pf->locked = page;
+	mutex_unlock(&pf->lock);
+	return 0;
+}
+
+static void cbpin_unlock(struct cbpin_file *pf)
+{
+	lockdep_assert_held(&pf->lock);
+	if (!pf->locked)
+		return;
+	unlock_page(pf->locked);
+	put_page(pf->locked);
+	pf->locked = NULL;
 }
 
 /* Copy between the pinned pages and a user buffer, a page at a time. */
@@ -139,6 +180,13 @@ static long cbpin_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return cbpin_io(pf, uarg, false);
 	case CBPIN_IOC_WRITE:
 		return cbpin_io(pf, uarg, true);
+	case CBPIN_IOC_LOCK:
+		return cbpin_lock(pf, uarg);
+	case CBPIN_IOC_UNLOCK:
+		mutex_lock(&pf->lock);
+		cbpin_unlock(pf);
+		mutex_unlock(&pf->lock);
+		return 0;
 	}
 	return -ENOTTY;
 }
@@ -159,6 +207,7 @@ static int cbpin_release(struct inode *inode, struct file *file)
 	struct cbpin_file *pf = file->private_data;
 
 	mutex_lock(&pf->lock);
+	cbpin_unlock(pf);
 	cbpin_unpin(pf);
 	mutex_unlock(&pf->lock);
 	mutex_destroy(&pf->lock);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,31 @@ static inline long committed(int region)
 	if (cowbuf_region_info(region, &info))
 		return -1;
 	return (long)info.committed_pages;
+}
+
+/* The merge scanner's knobs and counters in /sys/kernel/mm/cowbuf. */
+static inline long knob_get(const char *name)
+{
+	return cowbuf_counter(name);
+}
+
+static inline int knob_set(const char *name, long val)
+{
+	return sysfs_write_long(COWBUF_SYSFS, name, val);
+}
+
+/* Wait until @n more full scans completed; false on a 20 s timeout. */
+static inline bool wait_full_scans(long n)
+{
+	long target = knob_get("full_scans") + n;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		if (knob_get("full_scans") >= target)
+			return true;
+		usleep(10000);
+	}
+	return false;
 }
 
 /* /proc/self/fdinfo/@fd into @buf; the length read, or -1. */

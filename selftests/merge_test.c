@@ -21,16 +21,6 @@
 
 #define NR_PAGES	64
 
-static long knob_get(const char *name)
-{
-	return cowbuf_counter(name);
-}
-
-static int knob_set(const char *name, long val)
-{
-	return sysfs_write_long(COWBUF_SYSFS, name, val);
-}
-
 static int knob_write(const char *name, const char *val)
 {
 	char path[128];
@@ -44,20 +34,6 @@ static int knob_write(const char *name, const char *val)
 	n = write(fd, val, strlen(val));
 	close(fd);
 	return n < 0 ? -errno : 0;
-}
-
-/* Wait until @n more full scans completed; false on a 20 s timeout. */
-static bool wait_full_scans(long n)
-{
-	long target = knob_get("full_scans") + n;
-	int i;
-
-	for (i = 0; i < 2000; i++) {
-		if (knob_get("full_scans") >= target)
-			return true;
-		usleep(10000);
-	}
-	return false;
 }
 
 static long monotonic_us(void)

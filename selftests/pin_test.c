@@ -55,30 +55,6 @@ static int dev_read(int pin, size_t off, void *buf, size_t len)
 	return ioctl(pin, CBPIN_IOC_READ, &io) ? -errno : 0;
 }
 
-static long knob_get(const char *name)
-{
-	return cowbuf_counter(name);
-}
-
-static int knob_set(const char *name, long val)
-{
-	return sysfs_write_long(COWBUF_SYSFS, name, val);
-}
-
-/* Wait until @n more full scans completed; false on a 20 s timeout. */
-static bool wait_full_scans(long n)
-{
-	long target = knob_get("full_scans") + n;
-	int i;
-
-	for (i = 0; i < 2000; i++) {
-		if (knob_get("full_scans") >= target)
-			return true;
-		usleep(10000);
-	}
-	return false;
-}
-
 FIXTURE(pin) {
 	int dev;
 	int fd;

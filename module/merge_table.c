@@ -176,7 +176,6 @@ static void node_free(struct cowbuf_merge_node *node)
 	kmem_cache_free(cowbuf_node_cache, node);
 }
 
-/* Drop a stable entry and the table's reference to its frame. */
 /*
  * Bumped whenever an entry leaves the table or changes kind (under
  * cowbuf_merge_mutex): a lookup's result (struct cowbuf_match) is still
@@ -184,6 +183,7 @@ static void node_free(struct cowbuf_merge_node *node)
  */
 unsigned long cowbuf_table_gen;
 
+/* Drop a stable entry and the table's reference to its frame. */
 static void stable_remove(struct cowbuf_merge_node *node)
 {
 	cowbuf_table_gen++;

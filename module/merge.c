@@ -93,6 +93,12 @@
 #define CREATE_TRACE_POINTS
 #include "trace.h"
 
+/*
+ * For the selftests' helper module (selftests/pin/merge_stop.c), which
+ * stops the scanner at a merge to act inside a scan chunk.
+ */
+EXPORT_TRACEPOINT_SYMBOL_GPL(cowbuf_merge);
+
 /* Slots handled per hold of a region's map_lock. */
 #define COWBUF_SCAN_CHUNK	32
 

@@ -583,4 +583,143 @@ TEST(filling_a_huge_region_waits_only_for_its_own_zero_frame_faults)
 	close(pin);
 }
 
+/* The merge stopper's side: wait for the scanner to stop at a merge. */
+static int merge_wait(int pin, struct cowbuf_pin_merge_stop *stop)
+{
+	memset(stop, 0, sizeof(*stop));
+	stop->timeout_ms = 30000;
+	return ioctl(pin, CBPIN_IOC_MERGE_WAIT, stop) ? -errno : 0;
+}
+
+/*
+ * A slot merged away from a frame that another region holds too must not
+ * keep reading that frame: the other holder, left alone with it, writes it,
+ * and whatever a stale read-only entry of the merged slot still maps would
+ * show the other region's bytes. The merge stopper stops the scanner right
+ * after each merge of the chunk, before the chunk ends: slot 0 (all zero)
+ * merges first, and meanwhile the region reads slot 2, mapping its frame
+ * again (slot 2 was write-protected before the chunk's merges began); then
+ * slot 2 merges (with slot 1, or, all zero, is emptied), and while the
+ * scanner is stopped there the second region writes its secret into the
+ * frame it shares with slot 2. The first region reads slot 2: @fill, never
+ * the secret.
+ */
+static void merged_slot_reads_none_of_the_old_frame(struct __test_metadata *_metadata,
+						    char fill)
+{
+	static const char *const knobs[] = { "run", "pages_to_scan", "sleep_millisecs" };
+	int dev, fd, other_fd, ch, pin, i;
+	struct cowbuf_pin_merge_stop stop;
+	char *map, *other, *dup;
+	struct cowbuf_range r;
+	long saved[3];
+
+	pin = open("/dev/cowbuf_pin", O_RDWR | O_CLOEXEC);
+	if (pin < 0)
+		SKIP(return, NO_PIN_DEVICE);
+	if (!cowbuf_is_root()) {
+		close(pin);
+		SKIP(return, "needs root (the scanner's knobs)");
+	}
+	for (i = 0; i < 3; i++)
+		saved[i] = knob_get(knobs[i]);
+	ASSERT_EQ(0, knob_set("run", 0));
+	ASSERT_EQ(0, open_mapped_region(&dev, &fd, &map, 3 * PAGE, COWBUF_FD_CLOEXEC));
+	other_fd = cowbuf_region_create(dev, PAGE, 0);
+	ASSERT_GE(other_fd, 0);
+	ASSERT_EQ(0, cowbuf_map(other_fd, PAGE, 0, PROT_READ | PROT_WRITE, (void **)&other));
+	ch = cowbuf_channel_create(dev, 0);
+	ASSERT_GE(ch, 0);
+	dup = malloc(PAGE);
+	ASSERT_NE(NULL, dup);
+
+	memset(map, 0, PAGE);
+	memset(map + PAGE, fill, PAGE);
+	memset(map + 2 * PAGE, fill, PAGE);
+	ASSERT_EQ(0, cowbuf_send(ch, map + 2 * PAGE, PAGE, COWBUF_MODE_SHARE));
+	ASSERT_EQ(0, cowbuf_recv(ch, other, PAGE, NULL, NULL));
+	EXPECT_EQ(fill, *(volatile char *)other);
+
+	ASSERT_EQ(0, ioctl(pin, CBPIN_IOC_MERGE_STOP));
+	EXPECT_EQ(-EBUSY, ioctl(pin, CBPIN_IOC_MERGE_STOP) ? -errno : 0);
+	EXPECT_EQ(-EINVAL, ioctl(pin, CBPIN_IOC_MERGE_GO) ? -errno : 0);
+	r = (struct cowbuf_range){ .addr = (uintptr_t)map, .length = 3 * PAGE,
+				   .flags = COWBUF_MERGE_ENABLE };
+	ASSERT_EQ(0, ioctl(fd, COWBUF_IOC_MERGE, &r));
+	ASSERT_EQ(0, knob_set("pages_to_scan", 4096));
+	ASSERT_EQ(0, knob_set("sleep_millisecs", 1));
+	ASSERT_EQ(0, knob_set("run", 1));
+
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, merge_wait(pin, &stop));
+		if (stop.pgoff == 2)
+			break;
+		/* Map slot 2's frame again, before slot 2 merges. */
+		EXPECT_EQ(fill, *(volatile char *)(map + 2 * PAGE));
+		ASSERT_EQ(0, ioctl(pin, CBPIN_IOC_MERGE_GO));
+	}
+	ASSERT_EQ(2, stop.pgoff);
+	EXPECT_EQ(fill ? CBPIN_MERGE_UNSTABLE : CBPIN_MERGE_ZERO, stop.how);
+	/* Inside the chunk still: the other holder writes, slot 2 reads. */
+	memset(other, 'S', PAGE);
+	memcpy(dup, map + 2 * PAGE, PAGE);
+	EXPECT_EQ(0, ioctl(pin, CBPIN_IOC_MERGE_END));
+
+	EXPECT_EQ(NULL, memchr(dup, 'S', PAGE));
+	EXPECT_EQ(fill, dup[0]);
+	EXPECT_EQ(fill, map[2 * PAGE]);
+	EXPECT_EQ('S', other[0]);
+	for (i = 2; i >= 0; i--)
+		ASSERT_EQ(0, knob_set(knobs[i], saved[i]));
+
+	free(dup);
+	close(ch);
+	munmap(other, PAGE);
+	close(other_fd);
+	close_mapped_region(dev, fd, map, 3 * PAGE);
+	close(pin);
+}
+
+TEST(a_slot_merged_with_another_never_reads_its_old_frames_other_holder)
+{
+	merged_slot_reads_none_of_the_old_frame(_metadata, 'x');
+}
+
+TEST(a_slot_merged_as_zero_never_reads_its_old_frames_other_holder)
+{
+	merged_slot_reads_none_of_the_old_frame(_metadata, 0);
+}
+
+TEST(the_merge_stopper_validates_its_arguments)
+{
+	struct cowbuf_pin_merge_stop stop = { .timeout_ms = 10 };
+	int pin = open("/dev/cowbuf_pin", O_RDWR | O_CLOEXEC);
+	int other;
+
+	if (pin < 0)
+		SKIP(return, NO_PIN_DEVICE);
+	other = open("/dev/cowbuf_pin", O_RDWR | O_CLOEXEC);
+	ASSERT_GE(other, 0);
+	/* Not armed by this file. */
+	EXPECT_EQ(-EINVAL, ioctl(pin, CBPIN_IOC_MERGE_WAIT, &stop) ? -errno : 0);
+	EXPECT_EQ(-EINVAL, ioctl(pin, CBPIN_IOC_MERGE_GO) ? -errno : 0);
+	EXPECT_EQ(-EINVAL, ioctl(pin, CBPIN_IOC_MERGE_END) ? -errno : 0);
+	ASSERT_EQ(0, ioctl(pin, CBPIN_IOC_MERGE_STOP));
+	EXPECT_EQ(-EBUSY, ioctl(other, CBPIN_IOC_MERGE_STOP) ? -errno : 0);
+	EXPECT_EQ(-EINVAL, ioctl(other, CBPIN_IOC_MERGE_WAIT, &stop) ? -errno : 0);
+	stop.pad = 1;
+	EXPECT_EQ(-EINVAL, ioctl(pin, CBPIN_IOC_MERGE_WAIT, &stop) ? -errno : 0);
+	stop.pad = 0;
+	stop.timeout_ms = 60001;
+	EXPECT_EQ(-EINVAL, ioctl(pin, CBPIN_IOC_MERGE_WAIT, &stop) ? -errno : 0);
+	/* Nothing merges: the scanner does not stop. */
+	stop.timeout_ms = 10;
+	EXPECT_EQ(-ETIMEDOUT, ioctl(pin, CBPIN_IOC_MERGE_WAIT, &stop) ? -errno : 0);
+	/* Closing disarms: the other file may arm it now. */
+	close(pin);
+	EXPECT_EQ(0, ioctl(other, CBPIN_IOC_MERGE_STOP));
+	EXPECT_EQ(0, ioctl(other, CBPIN_IOC_MERGE_END));
+	close(other);
+}
+
 TEST_HARNESS_MAIN

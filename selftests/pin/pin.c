@@ -8,9 +8,10 @@
  * RDMA memory registration take, and reads and writes the pinned pages
  * through the kernel's mapping of them, as a device's DMA would: what the
  * test sees is what a real device would see. It can also hold the page lock
- * of one frame (CBPIN_IOC_LOCK), for tests of who waits for whom. Never load it on a machine
- * whose users are not tests: any user who can open the node can pin memory
- * of their own for as long as they like.
+ * of one frame (CBPIN_IOC_LOCK), for tests of who waits for whom, and stop
+ * cowbuf's scanner after each merge (merge_stop.c). Never load it on a
+ * machine whose users are not tests: any user who can open the node can pin
+ * memory of their own for as long as they like.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -25,6 +26,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
+#include "cbpin.h"
 #include "cowbuf_pin.h"
 
 #define CBPIN_MAX_PAGES	((64UL << 20) >> PAGE_SHIFT)
@@ -187,6 +189,14 @@ static long cbpin_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		cbpin_unlock(pf);
 		mutex_unlock(&pf->lock);
 		return 0;
+	case CBPIN_IOC_MERGE_STOP:
+		return cbpin_merge_stop(file);
+	case CBPIN_IOC_MERGE_WAIT:
+		return cbpin_merge_wait(file, uarg);
+	case CBPIN_IOC_MERGE_GO:
+		return cbpin_merge_go(file);
+	case CBPIN_IOC_MERGE_END:
+		return cbpin_merge_end(file);
 	}
 	return -ENOTTY;
 }
@@ -206,6 +216,8 @@ static int cbpin_release(struct inode *inode, struct file *file)
 {
 	struct cbpin_file *pf = file->private_data;
 
+	/* -EINVAL unless this file armed the stopper: nothing to do then. */
+	cbpin_merge_end(file);
 	mutex_lock(&pf->lock);
 	cbpin_unlock(pf);
 	cbpin_unpin(pf);

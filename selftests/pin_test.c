@@ -16,8 +16,10 @@
  * there is no memory for the copy.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 
@@ -587,8 +589,48 @@ TEST(filling_a_huge_region_waits_only_for_its_own_zero_frame_faults)
 static int merge_wait(int pin, struct cowbuf_pin_merge_stop *stop)
 {
 	memset(stop, 0, sizeof(*stop));
-	stop->timeout_ms = 30000;
+	stop->timeout_ms = 15000;
 	return ioctl(pin, CBPIN_IOC_MERGE_WAIT, stop) ? -errno : 0;
+}
+
+/* The pid of the scanner's thread, cowbufd, or -1. */
+static pid_t cowbufd_pid(void)
+{
+	char path[64], comm[32];
+	struct dirent *d;
+	pid_t pid = -1;
+	DIR *dir;
+	FILE *f;
+
+	dir = opendir("/proc");
+	if (!dir)
+		return -1;
+	while (pid < 0 && (d = readdir(dir))) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strcmp(comm, "cowbufd\n"))
+			pid = atoi(d->d_name);
+		fclose(f);
+	}
+	closedir(dir);
+	return pid;
+}
+
+/* Put the task @pid on CPU @cpu alone, or on every CPU if @cpu is -1. */
+static int run_on(pid_t pid, int cpu)
+{
+	cpu_set_t set;
+	int i;
+
+	CPU_ZERO(&set);
+	for (i = 0; i < CPU_SETSIZE; i++)
+		if (cpu < 0 ? i < sysconf(_SC_NPROCESSORS_ONLN) : i == cpu)
+			CPU_SET(i, &set);
+	return sched_setaffinity(pid, sizeof(set), &set);
 }
 
 /*
@@ -602,7 +644,9 @@ static int merge_wait(int pin, struct cowbuf_pin_merge_stop *stop)
  * slot 2 merges (with slot 1, or, all zero, is emptied), and while the
  * scanner is stopped there the second region writes its secret into the
  * frame it shares with slot 2. The first region reads slot 2: @fill, never
- * the secret.
+ * the secret. The stopped scanner spins with preemption off: the test runs
+ * on another CPU than the scanner, or the scanner would keep it from
+ * running on the CPU it was woken on.
  */
 static void merged_slot_reads_none_of_the_old_frame(struct __test_metadata *_metadata,
 						    char fill)
@@ -610,6 +654,7 @@ static void merged_slot_reads_none_of_the_old_frame(struct __test_metadata *_met
 	static const char *const knobs[] = { "run", "pages_to_scan", "sleep_millisecs" };
 	int dev, fd, other_fd, ch, pin, i;
 	struct cowbuf_pin_merge_stop stop;
+	pid_t scanner;
 	char *map, *other, *dup;
 	struct cowbuf_range r;
 	long saved[3];
@@ -617,10 +662,14 @@ static void merged_slot_reads_none_of_the_old_frame(struct __test_metadata *_met
 	pin = open("/dev/cowbuf_pin", O_RDWR | O_CLOEXEC);
 	if (pin < 0)
 		SKIP(return, NO_PIN_DEVICE);
-	if (!cowbuf_is_root()) {
+	if (!cowbuf_is_root() || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
 		close(pin);
-		SKIP(return, "needs root (the scanner's knobs)");
+		SKIP(return, "needs root (the scanner's knobs) and two CPUs");
 	}
+	scanner = cowbufd_pid();
+	ASSERT_GT(scanner, 0);
+	ASSERT_EQ(0, run_on(scanner, 0));
+	ASSERT_EQ(0, run_on(0, 1));
 	for (i = 0; i < 3; i++)
 		saved[i] = knob_get(knobs[i]);
 	ASSERT_EQ(0, knob_set("run", 0));
@@ -671,6 +720,8 @@ static void merged_slot_reads_none_of_the_old_frame(struct __test_metadata *_met
 	EXPECT_EQ('S', other[0]);
 	for (i = 2; i >= 0; i--)
 		ASSERT_EQ(0, knob_set(knobs[i], saved[i]));
+	EXPECT_EQ(0, run_on(scanner, -1));
+	EXPECT_EQ(0, run_on(0, -1));
 
 	free(dup);
 	close(ch);

@@ -12,7 +12,10 @@
  * scanner busy-waits there, for CBPIN_STOP_MAX at most: a test must not call
  * what waits for the scanner's mutex (COWBUF_IOC_MERGE_INFO, the scanner's
  * knobs) while it is stopped, and a test that forgets it gets its scanner
- * back after CBPIN_STOP_MAX, seeing -ETIMEDOUT from the next call.
+ * back after CBPIN_STOP_MAX, seeing -ETIMEDOUT from the next call. Nor can
+ * anything else run on the scanner's CPU meanwhile: a test keeps itself and
+ * cowbufd on different CPUs (sched_setaffinity()), or the wake-up of its
+ * CBPIN_IOC_MERGE_WAIT may leave it waiting on the scanner's CPU.
  *
  * The tracepoint is looked up with symbol_get() when the stopper is armed,
  * which holds a reference to cowbuf until it is disarmed: cowbuf_pin has no

@@ -627,6 +627,7 @@ static int scan_collect(struct cowbuf_region *region, unsigned long first,
 	struct page *page;
 	int n = 0;
 
+	lockdep_assert_held(&region->map_lock);
 	limit = min(limit, COWBUF_SCAN_CHUNK);
 	/* The slots' references cannot go while we take ours under xa_lock. */
 	xas_lock(&xas);
@@ -729,6 +730,7 @@ static unsigned long merge_scan_huge(struct cowbuf_region *region, pgoff_t start
 	unsigned int order = region->order;
 	unsigned long next_index, n;
 
+	lockdep_assert_held(&region->map_lock);
 	if (!scan_collect(region, start >> order, (end >> order) - 1, 1, &next_index)) {
 		*next = end;
 		return 0;

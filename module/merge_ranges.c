@@ -40,6 +40,7 @@ static int region_unmerge(struct cowbuf_region *region, pgoff_t first,
 	unsigned long index;
 	int ret = 0;
 
+	lockdep_assert_held_write(&region->map_lock);
 	xa_for_each_range(&region->slots, index, page, first >> region->order, last) {
 		lock_page(page);
 		if (cowbuf_frame_sharers(page) < 2) {

@@ -169,6 +169,7 @@ static vm_fault_t region_fill_slot(struct cowbuf_region *region, pgoff_t index)
 	struct page *page;
 	void *old;
 
+	lockdep_assert_held(&region->map_lock);
 	if (region_charge(region, nr))
 		return VM_FAULT_SIGBUS;
 	page = cowbuf_frame_alloc(region->order);
@@ -208,6 +209,7 @@ static struct page *region_get_huge_zero(struct cowbuf_region *region,
 {
 	struct page *zero = cowbuf_frame_huge_zero();
 
+	lockdep_assert_held(&region->map_lock);
 	mutex_lock(&region->fill_lock);
 	if (xa_load(&region->slots, index)) {
 		mutex_unlock(&region->fill_lock);
@@ -228,6 +230,7 @@ static vm_fault_t region_map_zero(struct cowbuf_region *region,
 	unsigned long pfn = page_to_pfn(ZERO_PAGE(vmf->address));
 	vm_fault_t ret = 0;
 
+	lockdep_assert_held(&region->map_lock);
 	mutex_lock(&region->fill_lock);
 	if (!xa_load(&region->slots, vmf->pgoff))
 		ret = vmf_insert_mixed(vmf->vma, vmf->address,
@@ -314,6 +317,7 @@ static void region_replace_slot(struct cowbuf_region *region, pgoff_t index,
 {
 	void *old;
 
+	lockdep_assert_held(&region->map_lock);
 	/* Replacing a present entry never allocates. */
 	old = xa_store(&region->slots, index, copy, GFP_NOWAIT);
 	WARN_ON_ONCE(old != page);
@@ -338,6 +342,7 @@ static struct page *region_copy_slot(struct cowbuf_region *region, pgoff_t index
 {
 	struct page *copy;
 
+	lockdep_assert_held(&region->map_lock);
 	copy = cowbuf_frame_dup(page);
 	if (!copy) {
 		unlock_page(page);
@@ -355,6 +360,7 @@ static struct page *region_copy_slot(struct cowbuf_region *region, pgoff_t index
 static vm_fault_t region_break_cow(struct cowbuf_region *region, pgoff_t index,
 				   struct page *page)
 {
+	lockdep_assert_held(&region->map_lock);
 	if (!region_copy_slot(region, index, page, true))
 		return VM_FAULT_SIGBUS;
 	atomic_long_inc(&region->cow_breaks);
@@ -417,6 +423,7 @@ static vm_fault_t region_copy_pinned(struct cowbuf_region *region, pgoff_t index
 {
 	struct page *copy = cowbuf_frame_alloc_like(page);
 
+	lockdep_assert_held(&region->map_lock);
 	if (!copy)
 		return region_wait_unpinned(region, index, page);
 	cowbuf_region_unmap(region, index, 1);
@@ -435,6 +442,7 @@ static vm_fault_t region_copy_pinned(struct cowbuf_region *region, pgoff_t index
 static vm_fault_t region_write_in_place(struct cowbuf_region *region, pgoff_t index,
 					struct page *page)
 {
+	lockdep_assert_held(&region->map_lock);
 	if (cowbuf_frame_was_shared(page))
 		cowbuf_frame_settle_locked(page);
 	if (!xa_get_mark(&region->slots, index, COWBUF_SLOT_DIRTY))
@@ -1393,15 +1401,21 @@ struct file *cowbuf_region_create(u64 size, bool mergeable, bool huge)
 {
 	struct cowbuf_region *region;
 	struct file *file;
+	int ret;
 
-	if (huge && cowbuf_frame_huge_zero_prepare())
-		return ERR_PTR(-ENOMEM);
+	if (huge) {
+		ret = cowbuf_frame_huge_zero_prepare();
+		if (ret)
+			return ERR_PTR(ret);
+	}
 	region = kzalloc(sizeof(*region), GFP_KERNEL_ACCOUNT);
 	if (!region)
 		return ERR_PTR(-ENOMEM);
 	region->user = cowbuf_user_get(current_uid());
-	if (!region->user)
+	if (!region->user) {
+		ret = -ENOMEM;
 		goto err_free_region;
+	}
 	address_space_init_once(&region->mapping);
 	init_rwsem(&region->map_lock);
 	mutex_init(&region->fill_lock);
@@ -1409,13 +1423,17 @@ struct file *cowbuf_region_create(u64 size, bool mergeable, bool huge)
 	region->nr_pages = size >> PAGE_SHIFT;
 	region->order = huge ? COWBUF_HUGE_ORDER : 0;
 	atomic_long_set(&region->committed, 0);
-	if (cowbuf_merge_region_init(region, mergeable))
+	ret = cowbuf_merge_region_init(region, mergeable);
+	if (ret)
 		goto err_put_user;
-	if (cowbuf_region_file_pin())
+	ret = cowbuf_region_file_pin();
+	if (ret)
 		goto err_merge_release;
 	file = cowbuf_region_file_alloc(region, &cowbuf_region_fops);
-	if (IS_ERR(file))
+	if (IS_ERR(file)) {
+		ret = PTR_ERR(file);
 		goto err_unpin;
+	}
 	atomic_long_inc(&cowbuf_nr_regions);
 	return file;
 
@@ -1427,5 +1445,5 @@ err_put_user:
 	cowbuf_user_put(region->user);
 err_free_region:
 	kfree(region);
-	return ERR_PTR(-ENOMEM);
+	return ERR_PTR(ret);
 }

@@ -14,6 +14,8 @@
 
 #include <linux/cowbuf.h>
 
+#include "cowbuf_util.h"
+
 #include "../kselftest_harness.h"
 
 #define COWBUF_DEV "/dev/cowbuf"
@@ -151,12 +153,4 @@ TEST_F(dev, read_and_write_are_not_supported)
 	EXPECT_EQ(EINVAL, errno);
 }
 
-int main(int argc, char **argv)
-{
-	/* The 6.1 harness cannot skip from FIXTURE_SETUP: decide here. */
-	if (access(COWBUF_DEV, F_OK)) {
-		ksft_print_header();
-		ksft_exit_skip("%s is absent: load cowbuf.ko first\n", COWBUF_DEV);
-	}
-	return test_harness_run(argc, argv);
-}
+COWBUF_TEST_MAIN(false)

@@ -376,4 +376,4 @@ TEST(the_region_lives_until_its_last_reopened_file_closes)
 	close(dev);
 }
 
-TEST_HARNESS_MAIN
+COWBUF_TEST_MAIN(false)

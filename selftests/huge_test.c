@@ -965,4 +965,4 @@ TEST_F_TIMEOUT(frag, fragmented_memory_gives_enomem_and_sigbus, 420)
 	close(dev);
 }
 
-TEST_HARNESS_MAIN
+COWBUF_TEST_MAIN(false)

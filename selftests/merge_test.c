@@ -1356,11 +1356,4 @@ TEST(tracepoints_exist)
 	}
 }
 
-int main(int argc, char **argv)
-{
-	if (access(COWBUF_DEV_PATH, F_OK) || geteuid()) {
-		ksft_print_header();
-		ksft_exit_skip("needs root and %s\n", COWBUF_DEV_PATH);
-	}
-	return test_harness_run(argc, argv);
-}
+COWBUF_TEST_MAIN(true)

@@ -596,7 +596,7 @@ static int merge_wait(int pin, struct cowbuf_pin_merge_stop *stop)
 /* The pid of the scanner's thread, cowbufd, or -1. */
 static pid_t cowbufd_pid(void)
 {
-	char path[64], comm[32];
+	char path[300], comm[32];
 	struct dirent *d;
 	pid_t pid = -1;
 	DIR *dir;
@@ -773,4 +773,4 @@ TEST(the_merge_stopper_validates_its_arguments)
 	close(other);
 }
 
-TEST_HARNESS_MAIN
+COWBUF_TEST_MAIN(false)

@@ -510,11 +510,4 @@ TEST(unload_refused_while_mapped)
 	munmap(map, PAGE);
 }
 
-int main(int argc, char **argv)
-{
-	if (access(COWBUF_DEV_PATH, F_OK)) {
-		ksft_print_header();
-		ksft_exit_skip("%s is absent: load cowbuf.ko first\n", COWBUF_DEV_PATH);
-	}
-	return test_harness_run(argc, argv);
-}
+COWBUF_TEST_MAIN(false)

@@ -819,11 +819,4 @@ TEST_F(xfer, move_racing_writers_loses_no_write)
 	race_writers(_metadata, self->ch, self->src, self->dst, COWBUF_MODE_MOVE);
 }
 
-int main(int argc, char **argv)
-{
-	if (access(COWBUF_DEV_PATH, F_OK)) {
-		ksft_print_header();
-		ksft_exit_skip("%s is absent: load cowbuf.ko first\n", COWBUF_DEV_PATH);
-	}
-	return test_harness_run(argc, argv);
-}
+COWBUF_TEST_MAIN(false)

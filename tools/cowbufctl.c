@@ -94,17 +94,6 @@ static uint64_t parse_size(const char *s)
 	return v;
 }
 
-static uint64_t checksum(const void *p, size_t len)
-{
-	const uint64_t *w = p;
-	uint64_t h = 0xcbf29ce484222325ull;
-	size_t i;
-
-	for (i = 0; i < len / 8; i++)
-		h = (h ^ w[i]) * 0x100000001b3ull;
-	return h;
-}
-
 static int open_dev(void)
 {
 	int dev = cowbuf_open();

@@ -1,17 +1,31 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Small helpers the cowbuf tools share: a monotonic clock and one-number
- * sysfs files (cowbuf's /sys/kernel/mm/cowbuf, KSM's). Header-only and not
- * part of libcowbuf's API.
+ * Small helpers the cowbuf tools and selftests share: a monotonic clock,
+ * one-number sysfs files (cowbuf's /sys/kernel/mm/cowbuf, KSM's) and the
+ * checksum cowbufctl prints. Header-only and not part of libcowbuf's API.
  */
 #ifndef COWBUF_TOOL_UTIL_H
 #define COWBUF_TOOL_UTIL_H
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
 #define COWBUF_SYSFS_DIR "/sys/kernel/mm/cowbuf"
+
+/* FNV-1a over the 64-bit words of [@p, @p + @len): what cowbufctl prints. */
+static inline uint64_t checksum(const void *p, size_t len)
+{
+	const uint64_t *w = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		h = (h ^ w[i]) * 0x100000001b3ull;
+	return h;
+}
 
 /* Seconds on the monotonic clock. */
 static inline double now(void)

@@ -28,7 +28,8 @@ done
 cp "$top/uapi/linux/cowbuf.h" "$build/usr/include/linux/"
 rm -rf "$st/cowbuf"
 cp -r "$top/selftests" "$st/cowbuf"
-cp "$top/tools/lib/libcowbuf.c" "$top/tools/lib/libcowbuf.h" "$st/cowbuf/"
+cp "$top/tools/lib/libcowbuf.c" "$top/tools/lib/libcowbuf.h" "$top/tools/lib/tool-util.h" \
+	"$st/cowbuf/"
 
 make -s -C "$st/cowbuf" LDFLAGS=-static
 rm -rf "$inst"

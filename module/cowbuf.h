@@ -1,31 +1,35 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * cowbuf: objects shared by the module's files.
- *
+ */
+
+/**
  * DOC: Locking overview
  *
  * Locks, in the order they are taken:
  *
  * 1. mm->mmap_lock (read), held by the fault handlers and by the ioctls that
- *    look up the caller's mapping (COMMIT, DECOMMIT, SEND, RECV);
- * 2. cowbuf_region.map_lock: read by the fault handlers, write by the ioctls
- *    that change many slots of a region at once;
- * 3. cowbuf_region.fill_lock, which orders a fault mapping the zero page into
+ *    look up the caller's mapping (COMMIT, DECOMMIT, SEND, RECV, MERGE);
+ * 2. cowbuf_merge_mutex (merge.h), the merge scanner's: cowbufd holds it for
+ *    a batch, the MERGE ioctl and a region's release take it; it comes
+ *    before any region's map_lock, which the scanner only ever trylocks;
+ * 3. cowbuf_region.map_lock: read by the fault handlers and the scanner,
+ *    write by the ioctls that change many slots of a region at once;
+ * 4. cowbuf_region.fill_lock, which orders a fault mapping the zero page into
  *    an empty slot against a fault committing a page to that slot;
- * 4. the page lock of a frame (lock_page()), or of the huge zero frame,
+ * 5. the page lock of a frame (lock_page()), or of the huge zero frame,
  *    which a read fault of an empty huge slot takes under fill_lock and
- *    holds until the fault core has mapped it; never two at once;
- * 5. the mapping's i_mmap_rwsem and the page-table locks, inside
+ *    holds until the fault core has mapped it. One at a time, but for the
+ *    scanner, which holds a candidate's and takes its merge target's second,
+ *    with trylock_page() only, so that no order between frames is needed;
+ * 6. the mapping's i_mmap_rwsem and the page-table locks, inside
  *    unmap_mapping_range() and vm_insert_pages();
- * 6. cowbuf_channel.lock (a spinlock, innermost), cowbuf_user_lock, and the
- *    scanner's scanner_refs_lock (merge.c), taken inside xa_lock and the
- *    page lock.
+ * 7. spinlocks, innermost: cowbuf_channel.lock, cowbuf_user_lock and the
+ *    scanner's scanner_refs_lock (merge.c), the last taken inside the xa_lock
+ *    of a region's slots and inside the page lock.
  *
- * The merge scanner (merge.c) takes cowbuf_merge_mutex before any region's
- * map_lock, and between mm->mmap_lock and map_lock in the MERGE ioctl. It
- * changes a slot under map_lock (read) plus the old frame's page lock, like a
- * copy-on-write break, and is the only code that holds two page locks at
- * once, the second taken with trylock_page().
+ * The scanner changes a slot under map_lock (read) plus the old frame's page
+ * lock, like a copy-on-write break.
  *
  * A slot of a region changes only under map_lock (write), or under map_lock
  * (read) plus the page lock of the frame it held (copy-on-write break) or

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Extract, once per linux-source version, the few files of the kernel tree
-# cowbuf builds with (kselftest harness and runner, checkpatch, kernel-doc,
-# the kernel's own vm selftests, KSM's among them) into the cache, and print
+# cowbuf builds with (kselftest harness and runner, checkpatch, kernel-doc
+# and its Sphinx extension, the kernel's own vm selftests, KSM's among them) into the cache, and print
 # that directory. Nothing of the kernel tree is ever committed to cowbuf.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +14,8 @@ members=(
 	scripts/spelling.txt
 	scripts/const_structs.checkpatch
 	scripts/kernel-doc
+	Documentation/sphinx/kerneldoc.py
+	Documentation/sphinx/kernellog.py
 	tools/testing/selftests/lib.mk
 	tools/testing/selftests/kselftest.h
 	tools/testing/selftests/kselftest_harness.h

@@ -1083,6 +1083,7 @@ int cowbuf_merge_init(struct kobject *kobj)
 	ret = cowbuf_merge_sysfs_init(kobj);
 	if (ret)
 		goto err_stop_thread;
+	cowbuf_merge_debugfs_init();
 	return 0;
 
 err_stop_thread:
@@ -1093,13 +1094,15 @@ err_destroy_table:
 }
 
 /**
- * cowbuf_merge_exit() - remove the sysfs files, stop cowbufd, free the table
+ * cowbuf_merge_exit() - remove the debugfs and sysfs files, stop cowbufd, free
+ *	the table
  * @kobj: /sys/kernel/mm/cowbuf
  *
  * No region exists any more: each pins the module.
  */
 void cowbuf_merge_exit(struct kobject *kobj)
 {
+	cowbuf_merge_debugfs_exit();
 	cowbuf_merge_sysfs_exit(kobj);
 	cowbufd_stop();
 	cowbuf_merge_table_exit();

@@ -7,7 +7,8 @@
  * stored hashes, merge_backoff.c keeps volatile slots out of merging,
  * cowbufd.c runs the scanner thread over the mergeable regions,
  * merge_ranges.c keeps which ranges of a region may merge (and unmerges),
- * merge_sysfs.c holds the knobs and counters of /sys/kernel/mm/cowbuf.
+ * merge_sysfs.c holds the knobs and counters of /sys/kernel/mm/cowbuf,
+ * merge_debugfs.c the measurement switch of /sys/kernel/debug/cowbuf.
  *
  * Locking: cowbuf_merge_mutex protects the table and its lists, the list
  * of mergeable regions and the scanner's cursor in it, and every region's
@@ -43,18 +44,19 @@ struct cowbuf_merge_range {
 };
 
 /**
- * struct cowbuf_merge_knobs - the tunables of /sys/kernel/mm/cowbuf
+ * struct cowbuf_merge_knobs - the tunables of /sys/kernel/mm/cowbuf, and the
+ *	measurement switch of /sys/kernel/debug/cowbuf
  * @run: 0 stops the scanner, 1 runs it; 2 (stop and unmerge) reads back as 2
  * @pages_to_scan: committed slots scanned per batch
  * @sleep_millisecs: pause between batches
  * @max_page_sharing: most slots one merged frame is shared by
  * @merge_across_users: frames of different owners may merge
  * @hash_only: the scanner only reads and hashes frames (1), and compares each
- *	with itself as well (2): measurement modes
+ *	with itself as well (2): measurement modes (merge_debugfs.c)
  * @max_backoff: passes a slot broken again and again stays out, at most
  *
- * Written by the sysfs stores (merge_sysfs.c), read with READ_ONCE() by the
- * scanner, which each store wakes.
+ * Written by the sysfs stores (merge_sysfs.c) and the debugfs file, read
+ * with READ_ONCE() by the scanner, which each sysfs store wakes.
  */
 struct cowbuf_merge_knobs {
 	unsigned int run;
@@ -193,5 +195,9 @@ int cowbuf_merge_unmerge_all(void);
 /* merge_sysfs.c */
 int cowbuf_merge_sysfs_init(struct kobject *kobj);
 void cowbuf_merge_sysfs_exit(struct kobject *kobj);
+
+/* merge_debugfs.c */
+void cowbuf_merge_debugfs_init(void);
+void cowbuf_merge_debugfs_exit(void);
 
 #endif /* _COWBUF_MERGE_H */

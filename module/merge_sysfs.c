@@ -91,13 +91,6 @@ static struct cowbuf_knob merge_across_users_knob = {
 	.max = 1,
 };
 
-static struct cowbuf_knob hash_only_knob = {
-	.attr = __ATTR(hash_only, 0644, knob_show, knob_store),
-	.val = &cowbuf_merge_knobs.hash_only,
-	.min = 0,
-	.max = 2,
-};
-
 static struct cowbuf_knob max_backoff_knob = {
 	.attr = __ATTR(max_backoff, 0644, knob_show, knob_store),
 	.val = &cowbuf_merge_knobs.max_backoff,
@@ -156,7 +149,6 @@ static struct attribute *cowbuf_merge_attrs[] = {
 	&sleep_millisecs_knob.attr.attr,
 	&max_page_sharing_knob.attr.attr,
 	&merge_across_users_knob.attr.attr,
-	&hash_only_knob.attr.attr,
 	&max_backoff_knob.attr.attr,
 	&pages_shared_attr.attr,
 	&pages_sharing_attr.attr,

@@ -21,13 +21,13 @@
 
 #define NR_PAGES	64
 
-static int knob_write(const char *name, const char *val)
+static int knob_write(const char *dir, const char *name, const char *val)
 {
 	char path[128];
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), COWBUF_SYSFS "/%s", name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = open(path, O_WRONLY);
 	if (fd < 0)
 		return -errno;
@@ -85,14 +85,20 @@ FIXTURE(merge) {
 	char *map;
 	size_t size;
 	long frames_before;
-	long saved[7];
+	long saved[6];
 };
 
-#define NR_KNOBS 7
+#define NR_KNOBS 6
 static const char *const knob_names[NR_KNOBS] = {
 	"run", "pages_to_scan", "sleep_millisecs", "max_page_sharing", "merge_across_users",
-	"hash_only", "max_backoff",
+	"max_backoff",
 };
+
+/* The measurement switch, in debugfs (not a knob of the sysfs ABI). */
+static int hash_only_set(long mode)
+{
+	return sysfs_write_long(COWBUF_DEBUGFS_DIR, "hash_only", mode);
+}
 
 FIXTURE_SETUP(merge)
 {
@@ -117,6 +123,7 @@ FIXTURE_TEARDOWN(merge)
 	close_mapped_region(self->dev, self->fd, self->map, self->size);
 	for (i = NR_KNOBS - 1; i >= 0; i--)
 		knob_set(knob_names[i], self->saved[i]);
+	hash_only_set(0);
 	EXPECT_EQ(self->frames_before, cowbuf_counter("frames"));
 	/* Nothing else merges while the tests run: no merged frame is left. */
 	EXPECT_EQ(0, knob_get("pages_shared"));
@@ -304,8 +311,8 @@ static void hash_only_pass(struct __test_metadata *_metadata, char *map, int fd,
 
 	fill_groups(map);
 	frames = cowbuf_counter("frames");
-	ASSERT_EQ(0, knob_set("hash_only", mode));
-	ASSERT_EQ(mode, knob_get("hash_only"));
+	ASSERT_EQ(0, hash_only_set(mode));
+	ASSERT_EQ(mode, sysfs_read_long(COWBUF_DEBUGFS_DIR, "hash_only"));
 	ASSERT_EQ(0, knob_set("run", 1));
 	ASSERT_TRUE(wait_full_scans(2));
 	EXPECT_GE(knob_get("pages_scanned") - scanned, NR_PAGES);
@@ -316,7 +323,7 @@ static void hash_only_pass(struct __test_metadata *_metadata, char *map, int fd,
 	fill_page(map + 40 * PAGE, 1000);
 	fill_page(map + 40 * PAGE, 2040);
 	/* Back to merging: everything merges in the next pass. */
-	ASSERT_EQ(0, knob_set("hash_only", 0));
+	ASSERT_EQ(0, hash_only_set(0));
 	ASSERT_TRUE(wait_full_scans(2));
 	EXPECT_EQ(32, shared_pages(fd));
 	EXPECT_TRUE(groups_intact(map));
@@ -892,20 +899,22 @@ TEST_F(merge, a_pinned_merged_frame_keeps_its_bytes)
 
 TEST_F(merge, knobs_are_validated)
 {
-	EXPECT_EQ(-EINVAL, knob_write("run", "3"));
-	EXPECT_EQ(-EINVAL, knob_write("run", "-1"));
-	EXPECT_EQ(-EINVAL, knob_write("run", "one"));
-	EXPECT_EQ(-EINVAL, knob_write("pages_to_scan", "0"));
-	EXPECT_EQ(-EINVAL, knob_write("sleep_millisecs", "60001"));
-	EXPECT_EQ(-EINVAL, knob_write("max_page_sharing", "1"));
-	EXPECT_EQ(-EINVAL, knob_write("merge_across_users", "2"));
-	EXPECT_EQ(-EINVAL, knob_write("hash_only", "3"));
-	EXPECT_EQ(-EINVAL, knob_write("max_backoff", "65537"));
-	EXPECT_EQ(-EACCES, knob_write("pages_backoff", "1"));
-	EXPECT_EQ(-EACCES, knob_write("pages_shared", "1"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "run", "3"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "run", "-1"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "run", "one"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "pages_to_scan", "0"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "sleep_millisecs", "60001"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "max_page_sharing", "1"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "merge_across_users", "2"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_DEBUGFS_DIR, "hash_only", "3"));
+	/* A measurement switch, not part of the sysfs ABI. */
+	EXPECT_EQ(-1, access(COWBUF_SYSFS "/hash_only", F_OK));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "max_backoff", "65537"));
+	EXPECT_EQ(-EACCES, knob_write(COWBUF_SYSFS, "pages_backoff", "1"));
+	EXPECT_EQ(-EACCES, knob_write(COWBUF_SYSFS, "pages_shared", "1"));
 	EXPECT_EQ(0, knob_get("run"));
 	EXPECT_EQ(1000, knob_get("pages_to_scan"));
-	EXPECT_EQ(0, knob_write("sleep_millisecs", "15"));
+	EXPECT_EQ(0, knob_write(COWBUF_SYSFS, "sleep_millisecs", "15"));
 	EXPECT_EQ(15, knob_get("sleep_millisecs"));
 }
 

@@ -309,7 +309,7 @@ static void measure_hash_pass(long pages_to_scan, int mode, struct result *r)
 		die("cowbufd", ESRCH);
 	knob(cb, "pages_to_scan", pages_to_scan);
 	knob(cb, "sleep_millisecs", 0);
-	knob(cb, "hash_only", mode);
+	knob(COWBUF_DEBUGFS_DIR, "hash_only", mode);
 	scans = sysfs_get(cb, "full_scans");
 	knob(cb, "run", 1);
 	deadline = now() + 300;
@@ -324,7 +324,7 @@ static void measure_hash_pass(long pages_to_scan, int mode, struct result *r)
 	r->cpu_s = cpu_seconds(pid) - cpu0;
 	r->converged = now() < deadline;
 	knob(cb, "run", 0);
-	knob(cb, "hash_only", 0);
+	knob(COWBUF_DEBUGFS_DIR, "hash_only", 0);
 }
 
 /*

@@ -31,8 +31,7 @@ static const char usage_text[] =
 "  stats [--watch [SECONDS]]\n"
 "                       merge counters and knobs, once or every SECONDS (1)\n"
 "  set KNOB VALUE       set a merge knob: run, pages_to_scan, sleep_millisecs,\n"
-"                       max_page_sharing, merge_across_users, max_backoff,\n"
-"                       hash_only\n"
+"                       max_page_sharing, merge_across_users, max_backoff\n"
 "  create SIZE [--huge] [--commit] [--fill SEED]\n"
 "                       reserve a region of SIZE bytes (K, M, G suffixes), map it,\n"
 "                       optionally commit it and fill it, and show what it holds;\n"
@@ -187,7 +186,7 @@ static int cmd_info(void)
 
 static const char *const merge_knobs[] = {
 	"run", "pages_to_scan", "sleep_millisecs", "max_page_sharing",
-	"merge_across_users", "max_backoff", "hash_only",
+	"merge_across_users", "max_backoff",
 };
 
 static const char *const merge_counters[] = {

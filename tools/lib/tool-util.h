@@ -14,6 +14,8 @@
 #include <time.h>
 
 #define COWBUF_SYSFS_DIR "/sys/kernel/mm/cowbuf"
+/* The scanner's measurement switch (hash_only), not part of the ABI. */
+#define COWBUF_DEBUGFS_DIR "/sys/kernel/debug/cowbuf"
 
 /* FNV-1a over the 64-bit words of [@p, @p + @len): what cowbufctl prints. */
 static inline uint64_t checksum(const void *p, size_t len)

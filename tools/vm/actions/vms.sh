@@ -112,7 +112,7 @@ hash_pass() {
 	read -r s0 <$CB/full_scans
 	read -r p0 <$CB/pages_scanned
 	c0=$(thread_ticks "$1")
-	echo 1 >$CB/hash_only
+	echo 1 >/sys/kernel/debug/cowbuf/hash_only
 	read -r t0 u </proc/uptime
 	echo 1 >$CB/run
 	while [ $i -lt 12000 ]; do
@@ -123,7 +123,7 @@ hash_pass() {
 	done
 	echo 0 >$CB/run
 	read -r t1 u </proc/uptime
-	echo 0 >$CB/hash_only
+	echo 0 >/sys/kernel/debug/cowbuf/hash_only
 	read -r p1 <$CB/pages_scanned
 	c1=$(thread_ticks "$1")
 	[ "$s" != "$s0" ] || fail "cowbufd's hash-only pass did not end in 120 s"

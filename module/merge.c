@@ -116,10 +116,9 @@ struct cowbuf_merge_stats cowbuf_merge_stats;
 atomic_long_t cowbuf_nr_cow_breaks = ATOMIC_LONG_INIT(0);
 
 /*
- * xxh64 of the whole frame. Hashing one word per cache line instead (512
- * bytes) measured no faster in make bench (256 MiB converged in 0.30-0.36 s
- * either way, stock lane), and the whole-page hash keeps unrelated frames
- * out of each other's hash chains.
+ * xxh64 of the whole frame: a hash of part of it would put frames that
+ * differ only elsewhere into each other's hash chains, and was no faster
+ * (Documentation/design.rst).
  */
 static unsigned long page_hash(struct page *page)
 {
@@ -397,8 +396,8 @@ static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
  * @first: first slot of the run
  * @last: last slot of the run
  *
- * Each call costs a TLB flush (under TCG, tens of microseconds when the
- * mapping's process runs on another CPU), so slots of a region at most
+ * Each call costs a TLB flush (an IPI when the mapping's process runs on
+ * another CPU), so slots of a region at most
  * COWBUF_UNMAP_GAP apart share one, across slots that nothing maps. A scan
  * chunk ends its run at a mapped slot that was not asked for, which so
  * keeps its mappings; partners (protect_partners()) and the rare merged

@@ -76,7 +76,7 @@ bool cowbuf_merge_backoff(struct cowbuf_region *region, pgoff_t pgoff, bool brok
 	bool keep_out;
 	void *entry;
 
-	/* Most regions hold no slot back: no lookup then (2% of a pass). */
+	/* Most regions hold no slot back: no lookup then. */
 	if (!broken && xa_empty(&region->merge_backoff))
 		return false;
 	entry = xa_load(&region->merge_backoff, pgoff);

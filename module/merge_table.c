@@ -38,7 +38,7 @@
 
 /*
  * The key is one word: compared as one. The default, memcmp(), compares it a
- * byte at a time, and took 4% of cowbufd's samples in profile-merge.
+ * byte at a time.
  */
 static int merge_node_cmp(struct rhashtable_compare_arg *arg, const void *obj)
 {

@@ -153,4 +153,8 @@ TEST_F(dev, read_and_write_are_not_supported)
 	EXPECT_EQ(EINVAL, errno);
 }
 
-COWBUF_TEST_MAIN(false)
+int main(int argc, char **argv)
+{
+	cowbuf_test_require(false);
+	return test_harness_run(argc, argv);
+}

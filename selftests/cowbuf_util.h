@@ -21,28 +21,27 @@
 #include "libcowbuf.h"
 #include "tool-util.h"
 
+#include "../kselftest.h"
+
 #define PAGE	((size_t)sysconf(_SC_PAGESIZE))
 
 /*
- * main() of every cowbuf selftest program, after the harness's header.
- * Whether it runs is decided here, before the harness runs (the 6.1 harness
- * runs a case's body even after a SKIP() in its FIXTURE_SETUP): without the
- * module, or without root for a program that needs it (@needs_root), the
- * whole program is a skip (KSFT_SKIP), not a failure of every case.
+ * The first call of every cowbuf selftest program's main(), before the
+ * harness runs (the 6.1 harness runs a case's body even after a SKIP() in
+ * its FIXTURE_SETUP): without the module, or without root for a program
+ * that needs it (@needs_root), the whole program is a skip (KSFT_SKIP), not
+ * a failure of every case.
  */
-#define COWBUF_TEST_MAIN(needs_root)						\
-int main(int argc, char **argv)							\
-{										\
-	if (access(COWBUF_DEV_PATH, F_OK)) {					\
-		ksft_print_header();						\
-		ksft_exit_skip("%s is absent: load cowbuf.ko first\n",		\
-			       COWBUF_DEV_PATH);				\
-	}									\
-	if ((needs_root) && geteuid()) {					\
-		ksft_print_header();						\
-		ksft_exit_skip("needs root\n");				\
-	}									\
-	return test_harness_run(argc, argv);					\
+static inline void cowbuf_test_require(bool needs_root)
+{
+	if (access(COWBUF_DEV_PATH, F_OK)) {
+		ksft_print_header();
+		ksft_exit_skip("%s is absent: load cowbuf.ko first\n", COWBUF_DEV_PATH);
+	}
+	if (needs_root && geteuid()) {
+		ksft_print_header();
+		ksft_exit_skip("needs root\n");
+	}
 }
 
 /* A number read from a sysfs file, or -errno. */

@@ -376,4 +376,8 @@ TEST(the_region_lives_until_its_last_reopened_file_closes)
 	close(dev);
 }
 
-COWBUF_TEST_MAIN(false)
+int main(int argc, char **argv)
+{
+	cowbuf_test_require(false);
+	return test_harness_run(argc, argv);
+}

@@ -965,4 +965,8 @@ TEST_F_TIMEOUT(frag, fragmented_memory_gives_enomem_and_sigbus, 420)
 	close(dev);
 }
 
-COWBUF_TEST_MAIN(false)
+int main(int argc, char **argv)
+{
+	cowbuf_test_require(false);
+	return test_harness_run(argc, argv);
+}

@@ -1365,4 +1365,8 @@ TEST(tracepoints_exist)
 	}
 }
 
-COWBUF_TEST_MAIN(true)
+int main(int argc, char **argv)
+{
+	cowbuf_test_require(true);
+	return test_harness_run(argc, argv);
+}

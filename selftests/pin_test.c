@@ -773,4 +773,8 @@ TEST(the_merge_stopper_validates_its_arguments)
 	close(other);
 }
 
-COWBUF_TEST_MAIN(false)
+int main(int argc, char **argv)
+{
+	cowbuf_test_require(false);
+	return test_harness_run(argc, argv);
+}

@@ -510,4 +510,8 @@ TEST(unload_refused_while_mapped)
 	munmap(map, PAGE);
 }
 
-COWBUF_TEST_MAIN(false)
+int main(int argc, char **argv)
+{
+	cowbuf_test_require(false);
+	return test_harness_run(argc, argv);
+}

@@ -91,7 +91,7 @@ FIXTURE(victim) {
 	struct victim v;
 };
 
-/* The program needs root (COWBUF_TEST_MAIN): no SKIP() here. */
+/* The program needs root (cowbuf_test_require() in main()): no SKIP() here. */
 FIXTURE_SETUP(victim)
 {
 	self->v.pid = getpid();
@@ -480,4 +480,8 @@ TEST(each_user_has_a_channel_cap_of_its_own)
 	close(dev);
 }
 
-COWBUF_TEST_MAIN(true)
+int main(int argc, char **argv)
+{
+	cowbuf_test_require(true);
+	return test_harness_run(argc, argv);
+}

@@ -819,4 +819,8 @@ TEST_F(xfer, move_racing_writers_loses_no_write)
 	race_writers(_metadata, self->ch, self->src, self->dst, COWBUF_MODE_MOVE);
 }
 
-COWBUF_TEST_MAIN(false)
+int main(int argc, char **argv)
+{
+	cowbuf_test_require(false);
+	return test_harness_run(argc, argv);
+}

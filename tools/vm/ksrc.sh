@@ -3,8 +3,9 @@
 #
 # Extract, once per linux-source version, the few files of the kernel tree
 # cowbuf builds with (kselftest harness and runner, checkpatch, kernel-doc
-# and its Sphinx extension, the kernel's own vm selftests, KSM's among them) into the cache, and print
-# that directory. Nothing of the kernel tree is ever committed to cowbuf.
+# and its Sphinx extension, the kernel's own vm selftests, KSM's among them)
+# into the cache, and print that directory. Nothing of the kernel tree is
+# ever committed to cowbuf.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"

@@ -16,7 +16,6 @@
  * there is no memory for the copy.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sched.h>
@@ -593,33 +592,6 @@ static int merge_wait(int pin, struct cowbuf_pin_merge_stop *stop)
 	return ioctl(pin, CBPIN_IOC_MERGE_WAIT, stop) ? -errno : 0;
 }
 
-/* The pid of the scanner's thread, cowbufd, or -1. */
-static pid_t cowbufd_pid(void)
-{
-	char path[300], comm[32];
-	struct dirent *d;
-	pid_t pid = -1;
-	DIR *dir;
-	FILE *f;
-
-	dir = opendir("/proc");
-	if (!dir)
-		return -1;
-	while (pid < 0 && (d = readdir(dir))) {
-		if (d->d_name[0] < '1' || d->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", d->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(comm, sizeof(comm), f) && !strcmp(comm, "cowbufd\n"))
-			pid = atoi(d->d_name);
-		fclose(f);
-	}
-	closedir(dir);
-	return pid;
-}
-
 /* Put the task @pid on CPU @cpu alone, or on every CPU if @cpu is -1. */
 static int run_on(pid_t pid, int cpu)
 {
@@ -666,7 +638,7 @@ static void merged_slot_reads_none_of_the_old_frame(struct __test_metadata *_met
 		close(pin);
 		SKIP(return, "needs root (the scanner's knobs) and two CPUs");
 	}
-	scanner = cowbufd_pid();
+	scanner = find_thread("cowbufd");
 	ASSERT_GT(scanner, 0);
 	ASSERT_EQ(0, run_on(scanner, 0));
 	ASSERT_EQ(0, run_on(0, 1));

@@ -64,7 +64,6 @@
  * VALUE" and "BENCH<TAB>volatile<TAB>SYSTEM<TAB>METRIC<TAB>VALUE".
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -107,35 +106,6 @@ static void knob(const char *dir, const char *name, long v)
 
 	if (ret)
 		die(name, ret);
-}
-
-/* The pid of the kernel thread called @comm. */
-static int find_thread(const char *comm)
-{
-	char path[300], name[64];
-	struct dirent *d;
-	DIR *dir = opendir("/proc");
-	int pid = -1;
-	FILE *f;
-
-	if (!dir)
-		die("/proc", errno);
-	while ((d = readdir(dir))) {
-		if (d->d_name[0] < '0' || d->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", d->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(name, sizeof(name), f) && !strncmp(name, comm, strlen(comm)) &&
-		    name[strlen(comm)] == '\n')
-			pid = atoi(d->d_name);
-		fclose(f);
-		if (pid > 0)
-			break;
-	}
-	closedir(dir);
-	return pid;
 }
 
 /* utime + stime of @pid, in seconds. */

@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Small helpers the cowbuf tools and selftests share: a monotonic clock,
- * one-number sysfs files (cowbuf's /sys/kernel/mm/cowbuf, KSM's) and the
- * checksum cowbufctl prints. Header-only and not part of libcowbuf's API.
+ * one-number sysfs files (cowbuf's /sys/kernel/mm/cowbuf, KSM's), a kernel
+ * thread's pid and the checksum cowbufctl prints. Header-only and not part of libcowbuf's API.
  */
 #ifndef COWBUF_TOOL_UTIL_H
 #define COWBUF_TOOL_UTIL_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define COWBUF_SYSFS_DIR "/sys/kernel/mm/cowbuf"
@@ -27,6 +30,33 @@ static inline uint64_t checksum(const void *p, size_t len)
 	for (i = 0; i < len / 8; i++)
 		h = (h ^ w[i]) * 0x100000001b3ull;
 	return h;
+}
+
+/* The pid of the (kernel) thread called @comm, or -1. */
+static inline int find_thread(const char *comm)
+{
+	char path[300], name[64];
+	struct dirent *d;
+	DIR *dir = opendir("/proc");
+	int pid = -1;
+	FILE *f;
+
+	if (!dir)
+		return -1;
+	while (pid < 0 && (d = readdir(dir))) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(name, sizeof(name), f) && !strncmp(name, comm, strlen(comm)) &&
+		    name[strlen(comm)] == '\n')
+			pid = atoi(d->d_name);
+		fclose(f);
+	}
+	closedir(dir);
+	return pid;
 }
 
 /* Seconds on the monotonic clock. */

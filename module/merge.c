@@ -397,11 +397,11 @@ static int merge_into_stable(struct cowbuf_region *region, pgoff_t pgoff,
  * @last: last slot of the run
  *
  * Each call costs a TLB flush (an IPI when the mapping's process runs on
- * another CPU), so slots of a region at most
- * COWBUF_UNMAP_GAP apart share one, across slots that nothing maps. A scan
- * chunk ends its run at a mapped slot that was not asked for, which so
- * keeps its mappings; partners (protect_partners()) and the rare merged
- * slots mapped again may still take one along, which faults them back in.
+ * another CPU), so slots of a region at most COWBUF_UNMAP_GAP apart share
+ * one, across slots that nothing maps. A scan chunk ends its run at a
+ * mapped slot that was not asked for, which so keeps its mappings; partners
+ * (protect_partners()) and the rare merged slots mapped again may still
+ * take one along, which faults them back in.
  */
 struct cowbuf_unmap_run {
 	struct cowbuf_region *region;

@@ -50,5 +50,4 @@ void cowbuf_merge_debugfs_init(void)
 void cowbuf_merge_debugfs_exit(void)
 {
 	debugfs_remove_recursive(cowbuf_debugfs_dir);
-	WRITE_ONCE(cowbuf_merge_knobs.hash_only, 0);
 }

@@ -79,13 +79,12 @@ static inline int sysfs_write_long(const char *dir, const char *name, long val)
 	return ret;
 }
 
-#define COWBUF_SYSFS	"/sys/kernel/mm/cowbuf"
 #define COWBUF_PARAMS	"/sys/module/cowbuf/parameters"
 
 /* A counter or knob of /sys/kernel/mm/cowbuf/. */
 static inline long cowbuf_counter(const char *name)
 {
-	return sysfs_read_long(COWBUF_SYSFS, name);
+	return sysfs_read_long(COWBUF_SYSFS_DIR, name);
 }
 
 /* Read or write a module parameter; -errno on failure. */
@@ -117,7 +116,7 @@ static inline long knob_get(const char *name)
 
 static inline int knob_set(const char *name, long val)
 {
-	return sysfs_write_long(COWBUF_SYSFS, name, val);
+	return sysfs_write_long(COWBUF_SYSFS_DIR, name, val);
 }
 
 /* Wait until @n more full scans completed; false on a 20 s timeout. */

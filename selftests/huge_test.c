@@ -772,14 +772,14 @@ TEST(zero_frames_of_mergeable_huge_regions_are_released)
 	p[2 * HUGE + 77] = 1;		/* frame 2: written, then zero again */
 	p[2 * HUGE + 77] = 0;
 	p[3 * HUGE + 5] = 1;		/* frame 3: one byte */
-	ASSERT_EQ(0, sysfs_write_long(COWBUF_SYSFS, "pages_to_scan", 100000));
-	ASSERT_EQ(0, sysfs_write_long(COWBUF_SYSFS, "sleep_millisecs", 0));
+	ASSERT_EQ(0, sysfs_write_long(COWBUF_SYSFS_DIR, "pages_to_scan", 100000));
+	ASSERT_EQ(0, sysfs_write_long(COWBUF_SYSFS_DIR, "sleep_millisecs", 0));
 	target = cowbuf_counter("full_scans") + 2;
-	ASSERT_EQ(0, sysfs_write_long(COWBUF_SYSFS, "run", 1));
+	ASSERT_EQ(0, sysfs_write_long(COWBUF_SYSFS_DIR, "run", 1));
 	for (i = 0; i < 2000 && cowbuf_counter("full_scans") < target; i++)
 		usleep(10000);
 	EXPECT_GE(cowbuf_counter("full_scans"), target);
-	sysfs_write_long(COWBUF_SYSFS, "run", 0);
+	sysfs_write_long(COWBUF_SYSFS_DIR, "run", 0);
 	ASSERT_EQ(0, cowbuf_merge_info(fd, &info));
 	EXPECT_EQ(1024, info.zero_pages);
 	EXPECT_EQ(1024, committed(fd));
@@ -791,9 +791,9 @@ TEST(zero_frames_of_mergeable_huge_regions_are_released)
 	munmap(p, 4 * HUGE);
 	close(fd);
 	close(dev);
-	sysfs_write_long(COWBUF_SYSFS, "pages_to_scan", pts);
-	sysfs_write_long(COWBUF_SYSFS, "sleep_millisecs", sleep_ms);
-	sysfs_write_long(COWBUF_SYSFS, "run", run);
+	sysfs_write_long(COWBUF_SYSFS_DIR, "pages_to_scan", pts);
+	sysfs_write_long(COWBUF_SYSFS_DIR, "sleep_millisecs", sleep_ms);
+	sysfs_write_long(COWBUF_SYSFS_DIR, "run", run);
 }
 
 /*

@@ -899,22 +899,22 @@ TEST_F(merge, a_pinned_merged_frame_keeps_its_bytes)
 
 TEST_F(merge, knobs_are_validated)
 {
-	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "run", "3"));
-	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "run", "-1"));
-	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "run", "one"));
-	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "pages_to_scan", "0"));
-	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "sleep_millisecs", "60001"));
-	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "max_page_sharing", "1"));
-	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "merge_across_users", "2"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS_DIR, "run", "3"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS_DIR, "run", "-1"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS_DIR, "run", "one"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS_DIR, "pages_to_scan", "0"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS_DIR, "sleep_millisecs", "60001"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS_DIR, "max_page_sharing", "1"));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS_DIR, "merge_across_users", "2"));
 	EXPECT_EQ(-EINVAL, knob_write(COWBUF_DEBUGFS_DIR, "hash_only", "3"));
 	/* A measurement switch, not part of the sysfs ABI. */
-	EXPECT_EQ(-1, access(COWBUF_SYSFS "/hash_only", F_OK));
-	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS, "max_backoff", "65537"));
-	EXPECT_EQ(-EACCES, knob_write(COWBUF_SYSFS, "pages_backoff", "1"));
-	EXPECT_EQ(-EACCES, knob_write(COWBUF_SYSFS, "pages_shared", "1"));
+	EXPECT_EQ(-1, access(COWBUF_SYSFS_DIR "/hash_only", F_OK));
+	EXPECT_EQ(-EINVAL, knob_write(COWBUF_SYSFS_DIR, "max_backoff", "65537"));
+	EXPECT_EQ(-EACCES, knob_write(COWBUF_SYSFS_DIR, "pages_backoff", "1"));
+	EXPECT_EQ(-EACCES, knob_write(COWBUF_SYSFS_DIR, "pages_shared", "1"));
 	EXPECT_EQ(0, knob_get("run"));
 	EXPECT_EQ(1000, knob_get("pages_to_scan"));
-	EXPECT_EQ(0, knob_write(COWBUF_SYSFS, "sleep_millisecs", "15"));
+	EXPECT_EQ(0, knob_write(COWBUF_SYSFS_DIR, "sleep_millisecs", "15"));
 	EXPECT_EQ(15, knob_get("sleep_millisecs"));
 }
 

@@ -592,17 +592,16 @@ static int merge_wait(int pin, struct cowbuf_pin_merge_stop *stop)
 	return ioctl(pin, CBPIN_IOC_MERGE_WAIT, stop) ? -errno : 0;
 }
 
-/* Put the task @pid on CPU @cpu alone, or on every CPU if @cpu is -1. */
-static int run_on(pid_t pid, int cpu)
+/* Put the task @pid on CPU @cpu alone; *@was gets where it could run. */
+static int run_on(pid_t pid, int cpu, cpu_set_t *was)
 {
 	cpu_set_t set;
-	int i;
 
+	if (sched_getaffinity(pid, sizeof(*was), was))
+		return -errno;
 	CPU_ZERO(&set);
-	for (i = 0; i < CPU_SETSIZE; i++)
-		if (cpu < 0 ? i < sysconf(_SC_NPROCESSORS_ONLN) : i == cpu)
-			CPU_SET(i, &set);
-	return sched_setaffinity(pid, sizeof(set), &set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(pid, sizeof(set), &set) ? -errno : 0;
 }
 
 /*
@@ -626,6 +625,7 @@ static void merged_slot_reads_none_of_the_old_frame(struct __test_metadata *_met
 	static const char *const knobs[] = { "run", "pages_to_scan", "sleep_millisecs" };
 	int dev, fd, other_fd, ch, pin, i;
 	struct cowbuf_pin_merge_stop stop;
+	cpu_set_t scanner_cpus, own_cpus;
 	pid_t scanner;
 	char *map, *other, *dup;
 	struct cowbuf_range r;
@@ -640,8 +640,8 @@ static void merged_slot_reads_none_of_the_old_frame(struct __test_metadata *_met
 	}
 	scanner = find_thread("cowbufd");
 	ASSERT_GT(scanner, 0);
-	ASSERT_EQ(0, run_on(scanner, 0));
-	ASSERT_EQ(0, run_on(0, 1));
+	ASSERT_EQ(0, run_on(scanner, 0, &scanner_cpus));
+	ASSERT_EQ(0, run_on(0, 1, &own_cpus));
 	for (i = 0; i < 3; i++)
 		saved[i] = knob_get(knobs[i]);
 	ASSERT_EQ(0, knob_set("run", 0));
@@ -692,8 +692,8 @@ static void merged_slot_reads_none_of_the_old_frame(struct __test_metadata *_met
 	EXPECT_EQ('S', other[0]);
 	for (i = 2; i >= 0; i--)
 		ASSERT_EQ(0, knob_set(knobs[i], saved[i]));
-	EXPECT_EQ(0, run_on(scanner, -1));
-	EXPECT_EQ(0, run_on(0, -1));
+	EXPECT_EQ(0, sched_setaffinity(scanner, sizeof(scanner_cpus), &scanner_cpus));
+	EXPECT_EQ(0, sched_setaffinity(0, sizeof(own_cpus), &own_cpus));
 
 	free(dup);
 	close(ch);

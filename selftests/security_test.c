@@ -289,8 +289,8 @@ TEST(freed_frames_never_show_their_bytes)
 static int knobs_denied(void *arg)
 {
 	static const char *const paths[] = {
-		COWBUF_SYSFS "/run", COWBUF_SYSFS "/merge_across_users",
-		COWBUF_SYSFS "/pages_to_scan", COWBUF_PARAMS "/max_user_pages",
+		COWBUF_SYSFS_DIR "/run", COWBUF_SYSFS_DIR "/merge_across_users",
+		COWBUF_SYSFS_DIR "/pages_to_scan", COWBUF_PARAMS "/max_user_pages",
 		COWBUF_PARAMS "/max_region_pages",
 	};
 	unsigned int i;

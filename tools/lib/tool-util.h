@@ -2,7 +2,8 @@
 /*
  * Small helpers the cowbuf tools and selftests share: a monotonic clock,
  * one-number sysfs files (cowbuf's /sys/kernel/mm/cowbuf, KSM's), a kernel
- * thread's pid and the checksum cowbufctl prints. Header-only and not part of libcowbuf's API.
+ * thread's pid and the checksum cowbufctl prints. Header-only and not part
+ * of libcowbuf's API.
  */
 #ifndef COWBUF_TOOL_UTIL_H
 #define COWBUF_TOOL_UTIL_H
